@@ -1,0 +1,50 @@
+/**
+ * Names of everything podman holds for an environment. These follow the spec's README
+ * (users type them into `podman volume rm …` and friends), so they keep the environment
+ * name verbatim, underscores included.
+ */
+import type { ContainerName, EnvName, Stage } from "./environments.js";
+
+export const DEPLOY_CONFIGMAP_NAME = "deploy-config";
+export const DEPLOY_CONFIGMAP_FILE = "deploy-configmap.yaml";
+export const COMBINED_MANIFEST_FILE = "combined.yaml";
+
+export function podName(env: EnvName): string {
+  return `jupyterhub-slurm-${env}`;
+}
+
+/** podman names a kube-played container `<pod>-<container>`. */
+export function podmanContainerName(env: EnvName, container: ContainerName): string {
+  return `${podName(env)}-${container}`;
+}
+
+export type VolumeKind = "jupyterhub_root" | "slurm_root";
+
+export function volumeName(kind: VolumeKind, env: EnvName): string {
+  return `${kind}_${env}`;
+}
+
+export type SecretKind =
+  | "ssh-client-key"
+  | "ssh-host-key"
+  | "ssh-known-hosts"
+  | "ssh-zenith-client-key"
+  | "zenith-client-config";
+
+export function secretName(kind: SecretKind, env: EnvName): string {
+  return `jupyterhub-slurm-${kind}-${env}`;
+}
+
+export type ImageName = "brics_jupyterhub" | "brics_slurm";
+
+export function imageRef(image: ImageName, stage: Stage): string {
+  return `localhost/${image}:${stage === "dev" ? "dev-latest" : "latest"}`;
+}
+
+/**
+ * Containers in a pod share one hostname, which becomes Slurm's node name and the exec host
+ * batchspawner reads from squeue; underscores are not valid in host names, so map them.
+ */
+export function podHostname(env: EnvName): string {
+  return podName(env).replaceAll("_", "-");
+}
