@@ -1,0 +1,24 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+let cached: string | undefined;
+
+/**
+ * The repository (package) root: where package.json, the Containerfiles and the volume trees
+ * live. Found from this module's own location so it holds both for `src/` run through `dist/`
+ * and for an installed package.
+ */
+export function repoRoot(): string {
+  if (cached !== undefined) return cached;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) {
+      cached = dir;
+      return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("cannot find the brics_jupyterhub_envs package root");
+    dir = parent;
+  }
+}
