@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The README's first quick-start command: set the host up, install brics-env, and bring up
+# dev_dummyauth with working defaults (deploy directory deploy/dev_dummyauth, made by init).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-host.sh
+npm ci --no-audit --no-fund
+
+# Debian's podman needs runc and no default ulimits on some hosts (see README, "Podman
+# settings"); a containers.conf the user already chose wins.
+if [ -z "${CONTAINERS_CONF:-}" ]; then
+  export CONTAINERS_CONF="$PWD/.ci/containers.conf"
+  echo "quickstart: using CONTAINERS_CONF=$CONTAINERS_CONF"
+fi
+
+exec npx --no-install brics-env up dev_dummyauth "$@"
