@@ -1,0 +1,411 @@
+/**
+ * The podman CLI. There is no maintained Node client for podman's libpod API (kube play is not in
+ * the Docker-compatible API), so everything goes through the command line. Version differences are
+ * decided in podmanQuirks.ts and acted on only here.
+ */
+import { existsSync } from "node:fs";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { parseAllDocuments, stringify } from "yaml";
+import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
+import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "./podmanQuirks.js";
+
+export type { PodmanVersion, Quirks } from "./podmanQuirks.js";
+
+export class PodmanNotFoundError extends Error {
+  constructor() {
+    super(
+      "podman not found on PATH. Install podman (Debian/Ubuntu: apt-get install podman; macOS: brew install podman, " +
+        "then podman machine init && podman machine start), or set BRICS_ENV_PODMAN to its path.",
+    );
+    this.name = "PodmanNotFoundError";
+  }
+}
+
+let binary: string | undefined;
+
+async function podmanBinary(): Promise<string> {
+  if (binary !== undefined) return binary;
+  const override = process.env["BRICS_ENV_PODMAN"];
+  const found = override !== undefined && override !== "" ? override : await findExecutable("podman");
+  if (found === undefined) throw new PodmanNotFoundError();
+  binary = found;
+  return found;
+}
+
+export async function podman(args: readonly string[], opts: RunOptions = {}) {
+  return run(await podmanBinary(), args, opts);
+}
+
+export async function podmanAllowFailure(args: readonly string[], opts: RunOptions = {}) {
+  return runAllowFailure(await podmanBinary(), args, opts);
+}
+
+/** Whether the command succeeds: podman's `exists` sub-commands answer with the exit code. */
+async function exitsZero(args: readonly string[]): Promise<boolean> {
+  const r = await podmanAllowFailure(args);
+  if (r.exitCode === 0) return true;
+  if (r.exitCode === 1) return false;
+  throw new CommandError(["podman", ...args], r.exitCode, r.stderr, r.stdout);
+}
+
+// --- version, host ----------------------------------------------------------------------------
+
+export interface PodmanInfo {
+  readonly version: PodmanVersion;
+  readonly quirks: Quirks;
+  /** The client talks to a podman service elsewhere (macOS/Windows podman machine). */
+  readonly remote: boolean;
+  readonly ociRuntime: string | undefined;
+  readonly rootless: boolean;
+}
+
+let cachedInfo: PodmanInfo | undefined;
+
+export async function podmanVersion(): Promise<PodmanVersion> {
+  const { stdout } = await podman(["version", "--format", "json"]);
+  const parsed = JSON.parse(stdout) as { Client?: { Version?: string }; Server?: { Version?: string } };
+  // The server's version decides what kube play does; the client's only matters when there is no server.
+  const raw = parsed.Server?.Version ?? parsed.Client?.Version;
+  if (raw === undefined) throw new Error(`podman version printed no version: ${stdout.slice(0, 200)}`);
+  return parseVersion(raw);
+}
+
+export async function podmanInfo(): Promise<PodmanInfo> {
+  if (cachedInfo !== undefined) return cachedInfo;
+  const version = await podmanVersion();
+  const { stdout } = await podman(["info", "--format", "json"]);
+  const info = JSON.parse(stdout) as {
+    host?: { serviceIsRemote?: boolean; ociRuntime?: { name?: string }; security?: { rootless?: boolean } };
+  };
+  cachedInfo = {
+    version,
+    quirks: quirksFor(version),
+    remote: info.host?.serviceIsRemote === true,
+    ociRuntime: info.host?.ociRuntime?.name,
+    rootless: info.host?.security?.rootless === true,
+  };
+  return cachedInfo;
+}
+
+// --- images -----------------------------------------------------------------------------------
+
+export async function imageExists(ref: string): Promise<boolean> {
+  return exitsZero(["image", "exists", ref]);
+}
+
+export interface BuildSpec {
+  readonly containerfile: string;
+  readonly context: string;
+  readonly tag: string;
+  readonly target?: string;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly onLine?: (line: string) => void;
+}
+
+export async function buildImage(spec: BuildSpec): Promise<void> {
+  const args = ["build", "--layers", "-f", spec.containerfile, "-t", spec.tag];
+  if (spec.target !== undefined) args.push("--target", spec.target);
+  for (const [k, v] of Object.entries(spec.buildArgs ?? {})) args.push("--build-arg", `${k}=${v}`);
+  args.push(spec.context);
+  await podman(args, spec.onLine === undefined ? {} : { onLine: (l) => spec.onLine?.(l) });
+}
+
+/**
+ * Makes sure a base image is available, pulling it if needed. A failed pull names the image and
+ * the variable that points brics-env at a mirror or a locally built equivalent.
+ */
+export async function ensureImage(ref: string, overrideVar: string, timeoutMs = 600_000): Promise<"present" | "pulled"> {
+  if (await imageExists(ref)) return "present";
+  const r = await podmanAllowFailure(["pull", ref], { timeoutMs }).catch((e: unknown) => ({
+    exitCode: -1,
+    stderr: (e as Error).message,
+    stdout: "",
+  }));
+  if (r.exitCode === 0) return "pulled";
+  const last = r.stderr.trim().split("\n").slice(-3).join("\n    ");
+  throw new Error(
+    `cannot pull base image ${ref}:\n    ${last}\n` +
+      `If the registry is unreachable from here, point ${overrideVar} at a mirror ` +
+      `(e.g. ${overrideVar}=registry.example.org/${ref.replace(/^[^/]+\//, "")}) ` +
+      `or at an equivalent image already present locally (podman images).`,
+  );
+}
+
+// --- volumes ----------------------------------------------------------------------------------
+
+export async function volumeExists(name: string): Promise<boolean> {
+  return exitsZero(["volume", "exists", name]);
+}
+
+export async function volumeCreate(name: string, labels: Readonly<Record<string, string>> = {}): Promise<void> {
+  const args = ["volume", "create"];
+  for (const [k, v] of Object.entries(labels)) args.push("--label", `${k}=${v}`);
+  await podman([...args, name]);
+}
+
+export async function volumeMountpoint(name: string): Promise<string | undefined> {
+  const r = await podmanAllowFailure(["volume", "inspect", "--format", "{{.Mountpoint}}", name]);
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Fills a volume from a tar stream. The remote client cannot import before podman 5.6, so there
+ * the archive is piped into `podman volume import` run inside the podman machine VM.
+ */
+export async function volumeImport(name: string, tar: Readable): Promise<void> {
+  const info = await podmanInfo();
+  if (info.remote && !info.quirks.remoteVolumeImport) {
+    await podman(["machine", "ssh", `podman volume import ${name} -`], { stdin: tar });
+    return;
+  }
+  await podman(["volume", "import", name, "-"], { stdin: tar });
+}
+
+/** The volume's contents as a tar (for tests and debugging). */
+export async function volumeExport(name: string, outFile: string): Promise<void> {
+  await podman(["volume", "export", "--output", outFile, name]);
+}
+
+export async function volumeRm(name: string, force = false): Promise<boolean> {
+  if (!(await volumeExists(name))) return false;
+  await podman(["volume", "rm", ...(force ? ["--force"] : []), name]);
+  return true;
+}
+
+export async function volumeLs(): Promise<string[]> {
+  const { stdout } = await podman(["volume", "ls", "--format", "{{.Name}}"]);
+  return stdout.split("\n").filter((l) => l.trim() !== "");
+}
+
+// --- secrets ----------------------------------------------------------------------------------
+
+export async function secretLs(): Promise<string[]> {
+  const { stdout } = await podman(["secret", "ls", "--format", "{{.Name}}"]);
+  return stdout.split("\n").filter((l) => l.trim() !== "");
+}
+
+export async function secretRm(name: string): Promise<boolean> {
+  if (!(await secretLs()).includes(name)) return false;
+  await podman(["secret", "rm", name]);
+  return true;
+}
+
+// --- pods, containers -------------------------------------------------------------------------
+
+export async function podExists(name: string): Promise<boolean> {
+  return exitsZero(["pod", "exists", name]);
+}
+
+export interface PodState {
+  readonly name: string;
+  readonly state: string;
+  readonly containers: ReadonlyArray<{ name: string; state: string }>;
+}
+
+export async function podInspect(name: string): Promise<PodState | undefined> {
+  const r = await podmanAllowFailure(["pod", "inspect", name]);
+  if (r.exitCode !== 0) return undefined;
+  const raw = JSON.parse(r.stdout) as unknown;
+  // podman 4 prints an object, podman 5 an array of one.
+  const obj = (Array.isArray(raw) ? raw[0] : raw) as {
+    Name?: string;
+    State?: string;
+    Containers?: Array<{ Name?: string; State?: string }>;
+  };
+  return {
+    name: obj.Name ?? name,
+    state: obj.State ?? "unknown",
+    containers: (obj.Containers ?? []).map((c) => ({ name: c.Name ?? "", state: c.State ?? "unknown" })),
+  };
+}
+
+export async function podRm(name: string): Promise<boolean> {
+  if (!(await podExists(name))) return false;
+  await podman(["pod", "rm", "--force", name]);
+  return true;
+}
+
+export interface ContainerRow {
+  readonly name: string;
+  readonly state: string;
+  readonly status: string;
+  readonly image: string;
+  readonly pod: string;
+}
+
+export async function ps(podName?: string): Promise<ContainerRow[]> {
+  const args = ["ps", "--all", "--format", "json"];
+  if (podName !== undefined) args.push("--filter", `pod=${podName}`);
+  const { stdout } = await podman(args);
+  const rows = JSON.parse(stdout === "" ? "[]" : stdout) as Array<{
+    Names?: string[];
+    State?: string;
+    Status?: string;
+    Image?: string;
+    PodName?: string;
+    IsInfra?: boolean;
+  }>;
+  return rows
+    .filter((r) => r.IsInfra !== true)
+    .map((r) => ({
+      name: r.Names?.[0] ?? "",
+      state: r.State ?? "",
+      status: r.Status ?? "",
+      image: r.Image ?? "",
+      pod: r.PodName ?? "",
+    }));
+}
+
+export async function containerLogs(name: string, tail?: number): Promise<string> {
+  const args = ["logs"];
+  if (tail !== undefined) args.push("--tail", String(tail));
+  // podman logs writes the container's stderr to its stderr: keep both, in arrival order as far as possible.
+  const r = await podman([...args, name]);
+  return `${r.stdout}${r.stderr}`;
+}
+
+/** Streams logs to our stdout/stderr (for `brics-env logs`). */
+export async function containerLogsStream(name: string, tail: number | undefined, follow: boolean): Promise<void> {
+  const args = ["logs"];
+  if (tail !== undefined) args.push("--tail", String(tail));
+  if (follow) args.push("--follow");
+  await podman([...args, name], {
+    onLine: (line, stream) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`),
+  });
+}
+
+// --- kube play / down -------------------------------------------------------------------------
+
+export interface PlayOptions {
+  /** Directory (on the podman host) where a version-adapted copy of the manifest and its Secret files go. */
+  readonly workDir: string;
+  readonly configmaps?: readonly string[];
+  readonly onLine?: (line: string) => void;
+}
+
+export interface PlayResult {
+  /** The file actually played: combined.yaml, or its adapted copy on old podman. */
+  readonly playedFile: string;
+  readonly notes: string[];
+}
+
+/**
+ * `podman kube play`, with the manifest adapted to this podman's bugs (see podmanQuirks.ts).
+ * Stale Secrets from an earlier play are removed first: their content comes from the deploy
+ * directory and is recreated by the play, so nothing is lost.
+ */
+export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
+  const info = await podmanInfo();
+  const notes: string[] = [];
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(manifestFile, "utf8");
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
+  const secretNames = docs
+    .filter((d): d is { kind: string; metadata: { name: string } } => (d as { kind?: string })?.kind === "Secret")
+    .map((d) => d.metadata.name);
+  await removeSecrets(secretNames);
+
+  let playedFile = manifestFile;
+  if (needsAdaptation(info.quirks)) {
+    const mountpoints = new Map<string, string | undefined>();
+    for (const d of docs) {
+      for (const claim of claimNames(d)) mountpoints.set(claim, await volumeMountpoint(claim));
+    }
+    const secretDir = join(opts.workDir, "secrets");
+    await rm(secretDir, { recursive: true, force: true });
+    const adapted = adaptManifest(docs, {
+      quirks: info.quirks,
+      secretDir,
+      volumeMountpoint: (n) => mountpoints.get(n),
+      pathExists: (p) => !info.remote && existsSync(p),
+    });
+    await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
+    for (const f of adapted.files) {
+      await mkdir(dirname(f.path), { recursive: true, mode: 0o700 });
+      await writeFile(f.path, f.content, { mode: f.mode });
+      await chmod(f.path, f.mode);
+    }
+    // Directories holding Secret files must be traversable by the container users that read them.
+    for (const f of adapted.files) await chmod(dirname(f.path), 0o755);
+    await chmod(secretDir, 0o711).catch(() => undefined);
+    playedFile = join(opts.workDir, "play.yaml");
+    await writeFile(playedFile, adapted.docs.map((d) => stringify(d)).join("---\n"), { mode: 0o600 });
+    notes.push(
+      `podman ${info.version.raw}: playing ${playedFile}, a copy of ${manifestFile} adapted to this podman ` +
+        `(Secrets mounted from ${secretDir}, subPath mounts as hostPath)`,
+    );
+  }
+  const args = ["kube", "play"];
+  for (const c of opts.configmaps ?? []) args.push("--configmap", c);
+  args.push(playedFile);
+  await podman(args, opts.onLine === undefined ? {} : { onLine: (l) => opts.onLine?.(l) });
+  return { playedFile, notes };
+}
+
+function claimNames(doc: unknown): string[] {
+  const d = doc as { kind?: string; metadata?: { name?: string }; spec?: { volumes?: Array<{ persistentVolumeClaim?: { claimName?: string } }> } };
+  if (d?.kind === "PersistentVolumeClaim" && d.metadata?.name !== undefined) return [d.metadata.name];
+  if (d?.kind !== "Pod") return [];
+  return (d.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim?.claimName === undefined ? [] : [v.persistentVolumeClaim.claimName]));
+}
+
+async function removeSecrets(names: readonly string[]): Promise<string[]> {
+  const existing = new Set(await secretLs());
+  const removed: string[] = [];
+  for (const n of names) {
+    if (existing.has(n)) {
+      await podman(["secret", "rm", n]);
+      removed.push(n);
+    }
+    // kube play backs each Secret with a volume of the same name; a stale one would keep old keys.
+    if (await volumeExists(n)) await volumeRm(n, true);
+  }
+  return removed;
+}
+
+export interface DownOptions {
+  /** Also remove the named volumes and Secrets (state is lost). */
+  readonly force: boolean;
+  readonly podName: string;
+  readonly volumes: readonly string[];
+  readonly secrets: readonly string[];
+  /** Work directory given to kubePlay, removed on down. */
+  readonly workDir?: string;
+}
+
+export interface DownResult {
+  readonly podRemoved: boolean;
+  readonly removedVolumes: string[];
+  readonly removedSecrets: string[];
+  readonly keptVolumes: string[];
+}
+
+/**
+ * Tears the pod down without relying on `kube down` flags that vary by version: the pod is
+ * removed by name (the manifest need not exist any more); Secrets and volumes by name, only
+ * with force (on podman >= 4.5 kube down would drop Secrets anyway; here behaviour is the same everywhere).
+ */
+export async function kubeDown(opts: DownOptions): Promise<DownResult> {
+  const podRemoved = await podRm(opts.podName);
+  const removedSecrets = opts.force ? await removeSecrets(opts.secrets) : [];
+  const removedVolumes: string[] = [];
+  const keptVolumes: string[] = [];
+  for (const v of opts.volumes) {
+    if (!(await volumeExists(v))) continue;
+    if (opts.force) {
+      await volumeRm(v, true);
+      removedVolumes.push(v);
+    } else {
+      keptVolumes.push(v);
+    }
+  }
+  if (opts.workDir !== undefined) await rm(join(opts.workDir, "secrets"), { recursive: true, force: true });
+  return { podRemoved, removedVolumes, removedSecrets, keptVolumes };
+}
+
+/** Runs a throwaway container; used by doctor and tests. */
+export async function runContainer(image: string, command: readonly string[], extra: readonly string[] = []) {
+  return podman(["run", "--rm", ...extra, image, ...command], { timeoutMs: 120_000 });
+}
