@@ -1,0 +1,449 @@
+/**
+ * The deploy-config schema: the one place that says which keys the deploy ConfigMap holds, the
+ * env var each becomes in the containers, which environments use it, how it is validated and
+ * how it is documented. The manifest, `check`, `init`, the examples and docs/deploy-config.md
+ * are all derived from KEY_SPECS.
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+import type { Environment } from "./environments.js";
+
+export const DEPLOY_CONFIG_KEYS = [
+  "logLevel",
+  "baseUrl",
+  "devUsers",
+  "dummyAuthPassword",
+  "sshHostname",
+  "slurmSpawnerWrappersBin",
+  "condaPrefixDir",
+  "jupyterDataDir",
+  "hubConnectUrl",
+  "oidcServer",
+  "bricsPlatform",
+  "jwtAudience",
+  "pollInterval",
+  "startupPollInterval",
+] as const;
+
+export type DeployConfigKey = (typeof DEPLOY_CONFIG_KEYS)[number];
+
+/**
+ * How an environment treats a key:
+ * - required: must be present; reaches the hub as an env var;
+ * - optional: may be absent (the hub falls back to a default); reaches the hub when present;
+ * - ignored:  accepted for compatibility with the spec's examples, but not passed to any
+ *             container (a warning says so);
+ * - unused:   the environment has no use for it (a warning says so).
+ */
+export type KeyUsage = "required" | "optional" | "ignored" | "unused";
+
+export interface KeySpec {
+  readonly key: DeployConfigKey;
+  readonly envVar: string;
+  /** One paragraph for users: what the value is for and where it ends up. */
+  readonly description: string;
+  /** A value that passes validation; used in examples and docs. */
+  readonly example: string;
+  /** The default the hub uses when an optional key is absent. */
+  readonly defaultValue?: string;
+  /** The rule in a few words, for error messages and docs. */
+  readonly expected: string;
+  /** Which environments use the key, in words, for docs. */
+  readonly appliesTo: string;
+  readonly usage: (env: Environment) => KeyUsage;
+  /** Also passed to the in-pod Slurm container (which creates the dev users from it). */
+  readonly slurmContainer?: boolean;
+  readonly schema: z.ZodType<string>;
+  /** Non-fatal remarks about an otherwise valid value. */
+  readonly warnings?: (value: string) => string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value checks. Each returns the reason a value is wrong, or undefined. Values reach shell
+// commands (over ssh) and Python configuration, so the allowed alphabets are deliberately narrow.
+
+type Check = (value: string) => string | undefined;
+
+/** Applies to every key: a value is one line of printable text, not left as a template placeholder. */
+const noControlCharacters: Check = (v) => {
+  if (/[\r\n]/.test(v)) return "contains a line break";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(v)) return "contains a control character";
+  return undefined;
+};
+
+const notPlaceholder: Check = (v) =>
+  /^<.*>$/.test(v.trim()) ? "is still the placeholder written by `brics-env init`; replace it" : undefined;
+
+const notEmpty: Check = (v) => (v.length === 0 ? "is empty" : undefined);
+
+function describeBadCharacters(v: string, allowed: RegExp): string | undefined {
+  const bad = [...new Set([...v].filter((c) => !allowed.test(c)))];
+  if (bad.length === 0) return undefined;
+  return `contains ${bad.map((c) => (c === " " ? "a space" : JSON.stringify(c))).join(", ")}, which ${
+    bad.length === 1 ? "is" : "are"
+  } not allowed`;
+}
+
+const PYTHON_LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+
+const logLevelCheck: Check = (v) =>
+  (PYTHON_LOG_LEVELS as readonly string[]).includes(v) ? undefined : "is not a Python logging level";
+
+const URL_PATH_CHAR = /[A-Za-z0-9._~\-/]/;
+
+const baseUrlCheck: Check = (v) => {
+  if (!v.startsWith("/") || !v.endsWith("/")) return "must start and end with '/'";
+  if (v.includes("//")) return "contains an empty path segment ('//')";
+  if (v.split("/").some((seg) => seg === "." || seg === "..")) return "contains a '.' or '..' segment";
+  return describeBadCharacters(v, URL_PATH_CHAR);
+};
+
+/** FACTS: dev user names are lower case and start with a letter, or spawning fails. */
+const DEV_USER = /^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*$/;
+const MAX_UNIX_USERNAME = 32;
+
+const devUsersCheck: Check = (v) => {
+  if (v.trim() !== v) return "has leading or trailing white space";
+  if (/\s\s|\t/.test(v)) return "must be separated by single spaces";
+  const names = v.split(" ");
+  const bad = names.filter((n) => !DEV_USER.test(n));
+  if (bad.length > 0) {
+    return `${bad.map((n) => JSON.stringify(n)).join(", ")} ${bad.length === 1 ? "is" : "are"} not of the form <USER>.<PROJECT>`;
+  }
+  const long = names.filter((n) => n.length > MAX_UNIX_USERNAME);
+  if (long.length > 0) {
+    return `${long.map((n) => JSON.stringify(n)).join(", ")} longer than ${MAX_UNIX_USERNAME} characters (a Unix user name limit)`;
+  }
+  const dups = names.filter((n, i) => names.indexOf(n) !== i);
+  if (dups.length > 0) return `lists ${[...new Set(dups)].map((n) => JSON.stringify(n)).join(", ")} more than once`;
+  return undefined;
+};
+
+const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+export function isDnsHostName(v: string): boolean {
+  if (v.length === 0 || v.length > 253) return false;
+  const labels = v.split(".");
+  // A trailing dot (fully qualified) is valid DNS, but ssh and known_hosts treat it as a
+  // different name, so it is refused to keep matching against ssh_known_hosts simple.
+  return labels.every((l) => HOST_LABEL.test(l)) && !/^[0-9.]+$/.test(v);
+}
+
+const sshHostnameCheck: Check = (v) => {
+  if (isIP(v) !== 0) return undefined;
+  if (isDnsHostName(v)) return undefined;
+  const chars = describeBadCharacters(v, /[A-Za-z0-9.-]/);
+  return chars ?? "is neither a DNS host name (RFC 1123) nor an IPv4/IPv6 address";
+};
+
+const PATH_CHAR = /[A-Za-z0-9._/+-]/;
+
+const absolutePathCheck: Check = (v) => {
+  if (!v.startsWith("/")) return "is not an absolute path";
+  const chars = describeBadCharacters(v, PATH_CHAR);
+  if (chars !== undefined) return chars;
+  if (v.split("/").includes("..")) return "contains a '..' segment";
+  return undefined;
+};
+
+/** Characters a URL may keep here: no white space, quotes, shell metacharacters or '@' (credentials). */
+const URL_CHAR = /[A-Za-z0-9._~:/\-[\]%+=,]/;
+
+function httpUrlCheck(allowPath: boolean): Check {
+  return (v) => {
+    const chars = describeBadCharacters(v, URL_CHAR);
+    if (chars !== undefined) return chars;
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      return "is not a URL";
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") return "must use http:// or https://";
+    if (url.username !== "" || url.password !== "") return "must not contain credentials";
+    if (url.hostname === "") return "has no host";
+    if (!allowPath && url.pathname !== "/") return "must not have a path";
+    return undefined;
+  };
+}
+
+const TOKEN_CHAR = /[A-Za-z0-9._:/-]/;
+
+const tokenCheck: Check = (v) => describeBadCharacters(v, TOKEN_CHAR);
+
+const positiveSecondsCheck: Check = (v) =>
+  /^[1-9][0-9]{0,5}$/.test(v) ? undefined : "is not a positive whole number of seconds";
+
+const MIN_PASSWORD_LENGTH = 16;
+
+function schemaOf(...checks: Check[]): z.ZodType<string> {
+  return z
+    .string({ error: "must be a string (quote the value in YAML)" })
+    .superRefine((value, ctx) => {
+      for (const check of [noControlCharacters, notPlaceholder, notEmpty, ...checks]) {
+        const problem = check(value);
+        if (problem !== undefined) {
+          ctx.addIssue({ code: "custom", message: problem });
+          return;
+        }
+      }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which environments use which key (spec's table, expressed on the environment axes).
+
+const everywhere = (): KeyUsage => "required";
+const devOnly = (env: Environment): KeyUsage => (env.stage === "dev" ? "required" : "unused");
+const dummyOnly = (env: Environment): KeyUsage => (env.auth === "dummy" ? "required" : "unused");
+const jwtOnly = (env: Environment): KeyUsage => (env.auth === "jwt" ? "required" : "ignored");
+const optionalEverywhere = (): KeyUsage => "optional";
+
+const JWT_APPLIES = "all; required with JWT authentication, ignored by dummy-authentication environments";
+
+export const KEY_SPECS: readonly KeySpec[] = [
+  {
+    key: "logLevel",
+    envVar: "DEPLOY_CONFIG_LOG_LEVEL",
+    description:
+      "Log level of JupyterHub, one of the level names of Python's logging module. DEBUG is " +
+      "useful while setting up an environment; INFO suits normal operation.",
+    example: "INFO",
+    expected: `one of ${PYTHON_LOG_LEVELS.join(", ")} (upper case)`,
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(logLevelCheck),
+  },
+  {
+    key: "baseUrl",
+    envVar: "DEPLOY_CONFIG_BASE_URL",
+    description:
+      "Path prefix of every JupyterHub URL, for a hub served below the root of its host " +
+      "(for example behind a Zenith tunnel shared with other services). Use / to serve at the root.",
+    example: "/jupyter/",
+    expected: "a URL path starting and ending with '/', of letters, digits and . _ ~ -",
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(baseUrlCheck),
+  },
+  {
+    key: "devUsers",
+    envVar: "DEPLOY_CONFIG_DEV_USERS",
+    description:
+      "Space-separated Unix user names of the form <USER>.<PROJECT>, where <USER> stands for the " +
+      "short_name claim of the identity token and <PROJECT> for a key of its projects claim. The " +
+      "in-pod Slurm container creates these users; the dummy authenticator logs in as the first " +
+      "<USER> and gives it every project listed for it.",
+    example: "alice.proj1 alice.proj2 bob.proj1",
+    expected: `space-separated <USER>.<PROJECT> names matching ${DEV_USER.source}, each at most ${MAX_UNIX_USERNAME} characters, no duplicates`,
+    appliesTo: "dev environments (all but prod)",
+    usage: devOnly,
+    slurmContainer: true,
+    schema: schemaOf(devUsersCheck),
+  },
+  {
+    key: "dummyAuthPassword",
+    envVar: "DEPLOY_CONFIG_DUMMYAUTH_PASSWORD",
+    description:
+      "Shared password of the login form of the dummy authenticator. Anyone who can reach the " +
+      "hub's port and knows it is logged in as the first dev user, so use a long random value " +
+      "(for example the output of `openssl rand -base64 36`).",
+    example: "Wq3v9fXbQm2LrT7kPz1sHa8dNc4YeJ6u",
+    expected: "a non-empty single line, preferably at least 16 characters",
+    appliesTo: "dummy-authentication environments (dev_dummyauth, dev_dummyauth_extslurm)",
+    usage: dummyOnly,
+    schema: schemaOf(),
+    warnings: (v) =>
+      v.length < MIN_PASSWORD_LENGTH
+        ? [`is only ${v.length} characters long; use at least ${MIN_PASSWORD_LENGTH} random characters`]
+        : [],
+  },
+  {
+    key: "sshHostname",
+    envVar: "DEPLOY_CONFIG_SSH_HOSTNAME",
+    description:
+      "Host that JupyterHub reaches over SSH, as the jupyterspawner service account, to run the " +
+      "slurmspawner_wrappers scripts. localhost for the Slurm container in the pod; the Slurm " +
+      "login host otherwise. It must appear in the ssh_known_hosts file of external-Slurm environments.",
+    example: "localhost",
+    expected: "a DNS host name (RFC 1123) or an IPv4/IPv6 address",
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(sshHostnameCheck),
+  },
+  {
+    key: "slurmSpawnerWrappersBin",
+    envVar: "DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN",
+    description:
+      "Directory on the SSH host holding the slurmspawner_sbatch, slurmspawner_squeue and " +
+      "slurmspawner_scancel scripts (typically the bin directory of a Python venv).",
+    example: "/opt/jupyter/slurmspawner_wrappers/bin",
+    expected: "an absolute path of letters, digits and . _ / + -, without '..'",
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(absolutePathCheck),
+  },
+  {
+    key: "condaPrefixDir",
+    envVar: "DEPLOY_CONFIG_CONDA_PREFIX_DIR",
+    description:
+      "Prefix of the Conda installation that holds the Jupyter user environment on the Slurm " +
+      "nodes (the value of CONDA_PREFIX with the base environment active). Spawned jobs use it " +
+      "to start jupyterhub-singleuser.",
+    example: "/opt/jupyter/miniforge3",
+    expected: "an absolute path of letters, digits and . _ / + -, without '..'",
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(absolutePathCheck),
+  },
+  {
+    key: "jupyterDataDir",
+    envVar: "DEPLOY_CONFIG_JUPYTER_DATA_DIR",
+    description:
+      "Jupyter data directory on the Slurm nodes, put first in JUPYTER_PATH of spawned user " +
+      "servers; a place to offer kernelspecs to every user.",
+    example: "/opt/jupyter/jupyter_data",
+    expected: "an absolute path of letters, digits and . _ / + -, without '..'",
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(absolutePathCheck),
+  },
+  {
+    key: "hubConnectUrl",
+    envVar: "DEPLOY_CONFIG_HUB_CONNECT_URL",
+    description:
+      "URL at which user servers reach the Hub API (port 8081 of the hub container). " +
+      "http://127.0.0.1:8081 when Slurm runs in the pod. With external Slurm, the compute nodes " +
+      "must reach it: brics-env publishes port 8081 on the host at this URL's address (when it is " +
+      "an IP address, otherwise on all addresses) and port.",
+    example: "http://127.0.0.1:8081",
+    expected: "an http:// or https:// URL without credentials, path, white space or quotes",
+    appliesTo: "all",
+    usage: everywhere,
+    schema: schemaOf(httpUrlCheck(false)),
+  },
+  {
+    key: "oidcServer",
+    envVar: "DEPLOY_CONFIG_OIDC_SERVER",
+    description:
+      "URL of the OpenID Connect issuer whose identity tokens BricsAuthenticator accepts (the " +
+      "iss claim); its signing keys are fetched from there.",
+    example: "https://keycloak.example.org/realms/brics",
+    expected: "an http:// or https:// URL without credentials, white space or quotes",
+    appliesTo: JWT_APPLIES,
+    usage: jwtOnly,
+    schema: schemaOf(httpUrlCheck(true)),
+  },
+  {
+    key: "bricsPlatform",
+    envVar: "DEPLOY_CONFIG_BRICS_PLATFORM",
+    description:
+      "Name of the BriCS platform as it appears in the projects claim of identity tokens; only " +
+      "projects with access to this platform can spawn servers.",
+    example: "brics.aip1.notebooks.shared",
+    expected: "letters, digits and . _ : / -",
+    appliesTo: JWT_APPLIES,
+    usage: jwtOnly,
+    schema: schemaOf(tokenCheck),
+  },
+  {
+    key: "jwtAudience",
+    envVar: "DEPLOY_CONFIG_JWT_AUDIENCE",
+    description: "Audience that identity tokens must be issued for (the aud claim).",
+    example: "zenith-jupyter",
+    expected: "letters, digits and . _ : / -",
+    appliesTo: JWT_APPLIES,
+    usage: jwtOnly,
+    schema: schemaOf(tokenCheck),
+  },
+  {
+    key: "pollInterval",
+    envVar: "DEPLOY_CONFIG_POLL_INTERVAL",
+    description:
+      "Seconds between checks, by the spawner, that a running user server's Slurm job is still " +
+      "alive. Optional; shorter values suit tests, longer ones spare the Slurm controller.",
+    example: "60",
+    defaultValue: "60",
+    expected: "a positive whole number of seconds, as a quoted string",
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    schema: schemaOf(positiveSecondsCheck),
+  },
+  {
+    key: "startupPollInterval",
+    envVar: "DEPLOY_CONFIG_STARTUP_POLL_INTERVAL",
+    description:
+      "Seconds between checks, by the spawner, whether a submitted Slurm job has started. " +
+      "Optional; shorter values make spawning feel faster.",
+    example: "15",
+    defaultValue: "15",
+    expected: "a positive whole number of seconds, as a quoted string",
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    schema: schemaOf(positiveSecondsCheck),
+  },
+];
+
+export function keySpec(key: DeployConfigKey): KeySpec {
+  const spec = KEY_SPECS.find((s) => s.key === key);
+  if (spec === undefined) throw new Error(`no deploy-config key ${key}`);
+  return spec;
+}
+
+export function isDeployConfigKey(key: string): key is DeployConfigKey {
+  return (DEPLOY_CONFIG_KEYS as readonly string[]).includes(key);
+}
+
+/** Keys that reach the environment's containers (required and optional ones), in schema order. */
+export function keysUsedBy(env: Environment): KeySpec[] {
+  return KEY_SPECS.filter((s) => {
+    const u = s.usage(env);
+    return u === "required" || u === "optional";
+  });
+}
+
+export interface ValueIssue {
+  readonly severity: "error" | "warning";
+  readonly message: string;
+}
+
+/** Checks one value against its key's rules. `value` is whatever the YAML parser produced. */
+export function checkValue(key: DeployConfigKey, value: unknown): ValueIssue[] {
+  const spec = keySpec(key);
+  if (typeof value === "number" || typeof value === "boolean") {
+    return [
+      {
+        severity: "error",
+        message: `is a YAML ${typeof value}, but ConfigMap values must be strings: quote it ("${String(value)}")`,
+      },
+    ];
+  }
+  if (value === null || value === undefined) {
+    return [{ severity: "error", message: "has no value" }];
+  }
+  if (typeof value !== "string") {
+    return [{ severity: "error", message: "must be a single string, not a list or a mapping" }];
+  }
+  const result = spec.schema.safeParse(value);
+  if (!result.success) {
+    return result.error.issues.map((i) => ({ severity: "error" as const, message: i.message }));
+  }
+  return (spec.warnings?.(value) ?? []).map((message) => ({ severity: "warning" as const, message }));
+}
+
+/**
+ * Values that are fixed by the Slurm container in the pod (where brics_slurm installs the
+ * wrappers and the user environment, and how the hub reaches it). `init` writes them and
+ * `check` warns when an in-pod environment departs from them.
+ */
+export const IN_POD_SLURM_VALUES: Readonly<Partial<Record<DeployConfigKey, string>>> = {
+  sshHostname: "localhost",
+  slurmSpawnerWrappersBin: "/opt/jupyter/slurmspawner_wrappers/bin",
+  condaPrefixDir: "/opt/jupyter/miniforge3",
+  jupyterDataDir: "/opt/jupyter/jupyter_data",
+  hubConnectUrl: "http://127.0.0.1:8081",
+};
+
+/** Host names under which the in-pod Slurm container's host key is trusted (FACTS: localhost_known_hosts). */
+export const LOCALHOST_NAMES = ["localhost", "127.0.0.1", "::1"] as const;
