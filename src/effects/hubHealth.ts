@@ -1,0 +1,49 @@
+/** Waiting for JupyterHub to answer its health endpoint. */
+import { setTimeout as sleep } from "node:timers/promises";
+
+export function healthUrl(baseUrl: string, port = 8000, host = "127.0.0.1"): string {
+  const base = `/${baseUrl.replace(/^\/+|\/+$/g, "")}/`.replace(/^\/\/$/, "/");
+  return `http://${host}:${port}${base}hub/health`;
+}
+
+export interface WaitOptions {
+  readonly timeoutMs: number;
+  readonly intervalMs?: number;
+  /** Called about every few seconds with the time waited and the last answer. */
+  readonly onProgress?: (waitedMs: number, last: string) => void;
+  /** Checked between polls; return a reason to give up early (e.g. a container exited). */
+  readonly abortCheck?: () => Promise<string | undefined>;
+}
+
+export type WaitResult = { ok: true; waitedMs: number } | { ok: false; waitedMs: number; last: string; aborted?: string };
+
+/** Polls `url` until it answers 200, the time is up, or abortCheck gives a reason. */
+export async function waitForHealth(url: string, opts: WaitOptions): Promise<WaitResult> {
+  const start = Date.now();
+  const interval = opts.intervalMs ?? 1000;
+  let last = "no answer yet";
+  let lastReport = 0;
+  for (;;) {
+    const waited = Date.now() - start;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1000, Math.min(5000, opts.timeoutMs - waited))) });
+      if (res.status === 200) return { ok: true, waitedMs: Date.now() - start };
+      last = `HTTP ${res.status}`;
+      await res.body?.cancel();
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      last = e.cause?.code ?? e.name ?? e.message;
+    }
+    const now = Date.now() - start;
+    if (now >= opts.timeoutMs) return { ok: false, waitedMs: now, last };
+    if (opts.abortCheck !== undefined) {
+      const reason = await opts.abortCheck();
+      if (reason !== undefined) return { ok: false, waitedMs: now, last, aborted: reason };
+    }
+    if (now - lastReport >= 5000) {
+      opts.onProgress?.(now, last);
+      lastReport = now;
+    }
+    await sleep(Math.min(interval, Math.max(0, opts.timeoutMs - now)));
+  }
+}

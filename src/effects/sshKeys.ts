@@ -1,0 +1,79 @@
+/** SSH key pairs, made and checked with OpenSSH's ssh-keygen. */
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { findExecutable, run } from "./exec.js";
+
+async function sshKeygen(): Promise<string> {
+  const found = await findExecutable("ssh-keygen");
+  if (found === undefined) {
+    throw new Error("ssh-keygen not found on PATH; install OpenSSH (Debian/Ubuntu: apt-get install openssh-client)");
+  }
+  return found;
+}
+
+/** The public key of a private key file, as `<type> <base64>` (ssh-keygen -y). */
+export async function derivePublicKey(privateKeyFile: string): Promise<string> {
+  const { stdout } = await run(await sshKeygen(), ["-y", "-f", privateKeyFile], { timeoutMs: 30_000 });
+  return stdout.trim();
+}
+
+function keyFields(line: string): string {
+  return line.trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
+export type KeyPairOutcome = { kind: "generated" | "kept"; privateFile: string; publicFile: string };
+
+/**
+ * Makes a passwordless ed25519 pair at `privateFile` / `privateFile.pub` unless one is there.
+ * An existing pair is kept after checking that its halves match; half a pair is an error, never
+ * silently replaced, because the other half may already be authorised somewhere.
+ */
+export async function ensureKeyPair(privateFile: string, publicFile: string, comment: string): Promise<KeyPairOutcome> {
+  const havePriv = existsSync(privateFile);
+  const havePub = existsSync(publicFile);
+  if (havePriv && havePub) {
+    const derived = await derivePublicKey(privateFile);
+    const written = await readFile(publicFile, "utf8");
+    if (keyFields(derived) !== keyFields(written)) {
+      throw new Error(`${publicFile} is not the public half of ${privateFile}; remove both to generate a new pair, or restore the matching file`);
+    }
+    const mode = (await stat(privateFile)).mode & 0o777;
+    if ((mode & 0o077) !== 0) await chmod(privateFile, 0o600);
+    return { kind: "kept", privateFile, publicFile };
+  }
+  if (havePriv !== havePub) {
+    const [have, missing] = havePriv ? [privateFile, publicFile] : [publicFile, privateFile];
+    throw new Error(
+      `${have} exists but ${missing} does not; ` +
+        (havePriv ? `recreate it with: ssh-keygen -y -f ${privateFile} > ${publicFile}` : `remove ${have} to generate a new pair`),
+    );
+  }
+  // Generate next to nothing the user owns, then move into place, so an interrupted run leaves no half pair.
+  const work = await mkdtemp(join(tmpdir(), "brics-env-key-"));
+  try {
+    const tmpKey = join(work, basename(privateFile));
+    await run(await sshKeygen(), ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", tmpKey], { timeoutMs: 30_000 });
+    await chmod(tmpKey, 0o600);
+    await moveFile(`${tmpKey}.pub`, publicFile);
+    await moveFile(tmpKey, privateFile);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return { kind: "generated", privateFile, publicFile };
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+    // Different file systems: copy into a temp file beside the target, then rename.
+    const { copyFile } = await import("node:fs/promises");
+    const tmp = join(dirname(to), `.${basename(to)}.tmp-${process.pid}`);
+    await copyFile(from, tmp);
+    await chmod(tmp, (await stat(from)).mode & 0o777);
+    await rename(tmp, to);
+  }
+}
