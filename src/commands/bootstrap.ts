@@ -1,0 +1,67 @@
+/**
+ * `brics-env bootstrap-bases`: build the JupyterHub and Slurm base images from Debian packages
+ * for sites without access to the public registries, then say which variables point the
+ * image builds at them.
+ */
+import type { Command } from "commander";
+import { BASES, type BaseKind, bootstrapBase, type BootstrapResult } from "../effects/bootstrap.js";
+
+export interface BootstrapBasesOptions {
+  /** Only these bases (default: all). */
+  readonly only?: readonly BaseKind[];
+  readonly force?: boolean;
+  readonly json?: boolean;
+  readonly sourcesFile?: string;
+}
+
+export async function bootstrapBasesCommand(opts: BootstrapBasesOptions = {}): Promise<number> {
+  const wanted = BASES.filter((b) => opts.only === undefined || opts.only.length === 0 || opts.only.includes(b.kind));
+  const results: (BootstrapResult & { envVar: string })[] = [];
+  const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  for (const spec of wanted) {
+    const res = await bootstrapBase(spec, {
+      force: opts.force ?? false,
+      log,
+      ...(opts.sourcesFile !== undefined ? { sourcesFile: opts.sourcesFile } : {}),
+    });
+    results.push({ ...res, envVar: spec.envVar });
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  } else {
+    process.stdout.write("Build the environment's images on these bases with:\n");
+    for (const r of results) process.stdout.write(`  export ${r.envVar}=${r.image}\n`);
+  }
+  return 0;
+}
+
+function parseKinds(value: string): BaseKind[] {
+  const kinds = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const k of kinds) {
+    if (!BASES.some((b) => b.kind === k)) {
+      throw new Error(`--only: unknown base '${k}'; expected ${BASES.map((b) => b.kind).join(" or ")}`);
+    }
+  }
+  return kinds as BaseKind[];
+}
+
+/** Adds the sub-command to the CLI program. */
+export function registerBootstrapBases(program: Command): void {
+  program
+    .command("bootstrap-bases")
+    .description(
+      "build the JupyterHub and Slurm base images from Debian packages (mmdebstrap), for sites without registry access",
+    )
+    .option("--only <bases>", "comma-separated subset: jupyterhub,slurm")
+    .option("--force", "rebuild even when an image with the same inputs exists")
+    .option("--sources <file>", "apt deb822 sources file whose first stanza names the mirror")
+    .option("--json", "print the results as JSON")
+    .action(async (o: { only?: string; force?: boolean; sources?: string; json?: boolean }) => {
+      process.exitCode = await bootstrapBasesCommand({
+        ...(o.only !== undefined ? { only: parseKinds(o.only) } : {}),
+        force: o.force ?? false,
+        json: o.json ?? false,
+        ...(o.sources !== undefined ? { sourcesFile: o.sources } : {}),
+      });
+    });
+}
