@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ENVIRONMENTS, getEnvironment } from "../../src/plan/environments.js";
+import { hashHostName, parseKnownHosts, patternsMatch } from "../../src/plan/sshFormats.js";
+import { formatProblem, hasErrors, readDeployConfigValues, validateDeployDir, type Problem } from "../../src/plan/validate.js";
+import { KEY_A, KEY_B, KEY_C, KEY_ENCRYPTED, KEY_RSA_PEM } from "./fixtureKeys.js";
+import { configMapText, goodFilesFor, goodValuesFor, ZENITH_CONFIG } from "./helpers.js";
+
+const DIR = "/deploy";
+
+function run(envName: string, opts: { values?: Record<string, string | undefined>; raw?: Record<string, string>; text?: string; files?: Record<string, string | undefined>; derived?: Record<string, string> } = {}): Problem[] {
+  const env = getEnvironment(envName);
+  const values = { ...goodValuesFor(env), ...opts.values };
+  for (const k of Object.keys(values)) if (values[k] === undefined) delete values[k];
+  return validateDeployDir(env, {
+    dir: DIR,
+    configMapText: "text" in opts ? opts.text : configMapText(values as Record<string, string>, opts.raw),
+    files: { ...goodFilesFor(env), ...opts.files },
+    ...(opts.derived ? { derivedPublicKeys: opts.derived } : {}),
+  });
+}
+
+const errorsOf = (ps: Problem[]) => ps.filter((p) => p.severity === "error");
+const warningsOf = (ps: Problem[]) => ps.filter((p) => p.severity === "warning");
+
+describe("validateDeployDir", () => {
+  for (const env of ENVIRONMENTS) {
+    it(`accepts a good deploy directory for ${env.name} without any remark`, () => {
+      assert.deepEqual(run(env.name), []);
+    });
+  }
+
+  it("reports a missing ConfigMap with the command that makes it", () => {
+    const [p] = run("dev_dummyauth", { text: undefined });
+    assert.equal(p!.file, "/deploy/deploy-configmap.yaml");
+    assert.match(p!.expected!, /brics-env init dev_dummyauth/);
+  });
+
+  it("reports YAML syntax errors with their line", () => {
+    const ps = run("dev_dummyauth", { text: "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: [unclosed\n  b: x\n" });
+    assert.ok(hasErrors(ps));
+    assert.ok(ps[0]!.line !== undefined && ps[0]!.line >= 4, JSON.stringify(ps));
+  });
+
+  it("checks the ConfigMap's shape", () => {
+    const text = "apiVersion: core/v1\nkind: Secret\nmetadata:\n  name: other\ndata:\n  logLevel: INFO\n";
+    const keys = errorsOf(run("dev_dummyauth", { text })).map((p) => p.key);
+    for (const k of ["apiVersion", "kind", "metadata.name"]) assert.ok(keys.includes(k), k);
+    assert.ok(hasErrors(run("dev_dummyauth", { text: "- a\n- b\n" })));
+    assert.ok(hasErrors(run("dev_dummyauth", { text: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deploy-config}\ndata: [1]\n" })));
+    const two = configMapText(goodValuesFor(getEnvironment("dev_dummyauth"))) + "---\n" + "apiVersion: v1\nkind: ConfigMap\n";
+    assert.match(errorsOf(run("dev_dummyauth", { text: two }))[0]!.message, /2 YAML documents/);
+  });
+
+  it("accepts immutable: true and the spec's leading document marker", () => {
+    const text = "---\n" + configMapText(goodValuesFor(getEnvironment("dev_dummyauth"))) + "immutable: true\n";
+    assert.deepEqual(run("dev_dummyauth", { text }), []);
+  });
+
+  it("reports every missing required key at once", () => {
+    const ps = run("prod", { values: { logLevel: undefined, oidcServer: undefined, jwtAudience: undefined } });
+    assert.deepEqual(errorsOf(ps).map((p) => p.key).sort(), ["jwtAudience", "logLevel", "oidcServer"]);
+    assert.match(ps[0]!.expected!, /e\.g\./);
+  });
+
+  it("warns about unknown keys and suggests the nearest known one", () => {
+    const ps = run("dev_dummyauth", { values: { sshHostName: "localhost", devAdmins: "x" } });
+    const unknown = warningsOf(ps).filter((p) => p.message.startsWith("unknown key"));
+    assert.equal(unknown.length, 2);
+    assert.match(unknown.find((p) => p.key === "sshHostName")!.expected!, /sshHostname/);
+    assert.ok(!hasErrors(ps));
+  });
+
+  it("warns about keys the environment does not use, and ignored JWT keys in dummy environments", () => {
+    const ps = run("prod", { values: { devUsers: "alice.proj1", dummyAuthPassword: "x" } });
+    assert.deepEqual(warningsOf(ps).map((p) => p.key).sort(), ["devUsers", "dummyAuthPassword"]);
+    assert.ok(!hasErrors(ps));
+    const dummy = run("dev_dummyauth", { values: { oidcServer: "https://keycloak.example/realms/x", jwtAudience: "$(bad)" } });
+    assert.ok(!hasErrors(dummy));
+    assert.ok(warningsOf(dummy).some((p) => p.key === "jwtAudience" && /not allowed/.test(p.message)));
+  });
+
+  it("rejects unquoted numbers and YAML 1.1 booleans with a hint to quote them", () => {
+    const ps = run("dev_dummyauth", { values: { pollInterval: undefined, logLevel: undefined }, raw: { pollInterval: "30", logLevel: "yes" } });
+    const byKey = Object.fromEntries(errorsOf(ps).map((p) => [p.key, p]));
+    assert.match(byKey.pollInterval!.message, /quote/);
+    assert.match(byKey.logLevel!.message, /quote/);
+    assert.equal(byKey.pollInterval!.line, 14);
+  });
+
+  it("refuses shell injection in every string key through the whole pipeline", () => {
+    const attacks = ["localhost; rm -rf /", "$(id)", "`id`", "it's", 'say "hi"', "a\nb"];
+    const env = getEnvironment("prod");
+    for (const key of Object.keys(goodValuesFor(env))) {
+      for (const a of attacks) {
+        const ps = run("prod", { values: { [key]: a } });
+        assert.ok(errorsOf(ps).some((p) => p.key === key), `${key}=${JSON.stringify(a)}`);
+      }
+    }
+  });
+
+  it("insists on localhost for in-pod Slurm and warns about paths the Slurm container does not use", () => {
+    const ps = run("dev_dummyauth", { values: { sshHostname: "slurm.example.org", condaPrefixDir: "/opt/conda" } });
+    assert.deepEqual(errorsOf(ps).map((p) => p.key), ["sshHostname"]);
+    assert.deepEqual(warningsOf(ps).map((p) => p.key), ["condaPrefixDir"]);
+  });
+
+  it("warns when external Slurm would have to reach a loopback hub address", () => {
+    const ps = run("prod", { values: { hubConnectUrl: "http://127.0.0.1:8081" } });
+    assert.deepEqual(warningsOf(ps).map((p) => p.key), ["hubConnectUrl"]);
+  });
+
+  it("warns about a short dummyAuthPassword", () => {
+    const ps = run("dev_dummyauth", { values: { dummyAuthPassword: "secret" } });
+    assert.deepEqual(ps.map((p) => [p.severity, p.key]), [["warning", "dummyAuthPassword"]]);
+  });
+
+  it("names each missing user-provided file with the command that makes it", () => {
+    const ps = run("prod", { files: { ssh_client_key: undefined, ssh_known_hosts: undefined, "zenith_client_config.yaml": undefined } });
+    const files = errorsOf(ps).map((p) => p.file);
+    assert.deepEqual(files, ["/deploy/ssh_client_key", "/deploy/ssh_known_hosts", "/deploy/zenith_client_config.yaml"]);
+    assert.match(errorsOf(ps)[0]!.expected!, /ssh-keygen -t ed25519 -f "ssh_client_key" -N ""/);
+  });
+
+  it("does not ask for generated keys, but reports half a generated pair", () => {
+    assert.deepEqual(run("dev_dummyauth", { files: {} }), []);
+    const ps = run("dev_dummyauth", { files: { ssh_host_key: KEY_A.private } });
+    assert.deepEqual(errorsOf(ps).map((p) => p.file), ["/deploy/ssh_host_key.pub"]);
+  });
+
+  it("detects mismatched key pairs from the OpenSSH key itself", () => {
+    const ps = run("prod", { files: { "ssh_client_key.pub": KEY_B.public } });
+    assert.equal(errorsOf(ps).length, 1);
+    assert.match(errorsOf(ps)[0]!.message, /does not match ssh_client_key\.pub/);
+  });
+
+  it("uses ssh-keygen's derived public key for PEM keys", () => {
+    const files = { ssh_client_key: KEY_RSA_PEM.private, "ssh_client_key.pub": KEY_A.public };
+    assert.deepEqual(run("prod", { files }), []); // nothing to compare with
+    const ps = run("prod", { files, derived: { ssh_client_key: KEY_RSA_PEM.public.split(" ").slice(0, 2).join(" ") + "\n" } });
+    assert.match(errorsOf(ps)[0]!.message, /does not match/);
+    assert.deepEqual(run("prod", { files: { ...files, "ssh_client_key.pub": KEY_RSA_PEM.public }, derived: { ssh_client_key: KEY_RSA_PEM.public } }), []);
+  });
+
+  it("rejects keys that are not keys, and passphrase-protected keys", () => {
+    assert.match(errorsOf(run("prod", { files: { ssh_client_key: KEY_A.public } }))[0]!.message, /public key, not a private key/);
+    assert.match(errorsOf(run("prod", { files: { ssh_client_key: "hello" } }))[0]!.message, /not an SSH private key/);
+    assert.match(errorsOf(run("prod", { files: { "ssh_client_key.pub": "ssh-ed25519 AAAA" } }))[0]!.message, /not an SSH public key/);
+    const enc = errorsOf(run("prod", { files: { ssh_client_key: KEY_ENCRYPTED.private, "ssh_client_key.pub": KEY_ENCRYPTED.public } }));
+    assert.equal(enc.length, 1);
+    assert.match(enc[0]!.message, /passphrase/);
+  });
+
+  it("requires a known_hosts entry for sshHostname", () => {
+    const ps = run("prod", { files: { ssh_known_hosts: `other.example.org ${KEY_C.public}\n` } });
+    assert.equal(errorsOf(ps).length, 1);
+    assert.equal(errorsOf(ps)[0]!.file, "/deploy/ssh_known_hosts");
+    assert.match(errorsOf(ps)[0]!.message, /no entry for sshHostname "slurm.example.org"/);
+  });
+
+  it("understands comma-separated, wildcard, negated, bracketed and hashed patterns", () => {
+    const ok = (line: string) => assert.deepEqual(run("prod", { files: { ssh_known_hosts: `# comment\n\n${line} ${KEY_C.public}\n` } }), [], line);
+    const no = (line: string) => assert.ok(hasErrors(run("prod", { files: { ssh_known_hosts: `${line} ${KEY_C.public}\n` } })), line);
+    ok("other,slurm.example.org,10.1.2.3");
+    ok("*.example.org");
+    ok("SLURM.example.org");
+    ok("slurm.example.or?");
+    ok(hashHostName("slurm.example.org", Buffer.from("0123456789abcdefghij")));
+    ok("@cert-authority *.example.org");
+    no("*.example.org,!slurm.example.org");
+    no("@revoked slurm.example.org");
+    no(hashHostName("other.example.org", Buffer.from("0123456789abcdefghij")));
+    const bracketed = errorsOf(run("prod", { files: { ssh_known_hosts: `[slurm.example.org]:2222 ${KEY_C.public}\n` } }));
+    assert.match(bracketed[0]!.message, /port 22/);
+  });
+
+  it("matches an IPv6 sshHostname", () => {
+    assert.equal(patternsMatch("::1,localhost", "::1"), true);
+    assert.deepEqual(run("prod", { values: { sshHostname: "fd00::5" }, files: { ssh_known_hosts: `fd00::5 ${KEY_C.public}\n` } }), []);
+  });
+
+  it("reports malformed known_hosts lines with their numbers", () => {
+    const parsed = parseKnownHosts(`host ssh-ed25519\n@bogus host ${KEY_C.public.trim()}\nhost ssh-foo AAAA\n`);
+    assert.deepEqual(parsed.problems.map((p) => p.line), [1, 2, 3]);
+    const ps = errorsOf(run("prod", { files: { ssh_known_hosts: `slurm.example.org ${KEY_C.public.trim()}\nbroken\n` } }));
+    assert.deepEqual(ps.map((p) => p.line), [2]);
+  });
+
+  it("checks the Zenith client configuration", () => {
+    const zen = (text: string) => run("dev_realauth_zenithclient", { files: { "zenith_client_config.yaml": text } });
+    assert.deepEqual(zen(ZENITH_CONFIG), []);
+    assert.deepEqual(zen("serverAddress: zenith.example.org\n"), []);
+    assert.match(errorsOf(zen("debug: true\n"))[0]!.message, /serverAddress is missing/);
+    assert.ok(hasErrors(zen("serverAddress: [a]\n")));
+    assert.ok(hasErrors(zen("serverAddress: 'bad host; id'\n")));
+    assert.ok(hasErrors(zen("serverAddress: a\ndebug: maybe\n")));
+    assert.ok(hasErrors(zen("- a\n")));
+    assert.ok(hasErrors(zen("serverAddress: a\n  b: : c\n")));
+    const unknown = zen("serverAddress: a\nforwardToPort: 8000\n");
+    assert.deepEqual(unknown.map((p) => [p.severity, p.key]), [["warning", "forwardToPort"]]);
+    assert.deepEqual(warningsOf(zen("serverAddress: a\nauthOidcIssuer: https://x.example/\n")).length, 1);
+  });
+
+  it("formats problems for people", () => {
+    const p: Problem = { severity: "error", file: "/d/f.yaml", line: 3, key: "k", message: "is bad", expected: "good" };
+    assert.equal(formatProblem(p), "error: /d/f.yaml:3: k: is bad (expected: good)");
+  });
+
+  it("reads the values of a ConfigMap for callers that need them", () => {
+    assert.deepEqual(readDeployConfigValues(configMapText({ a: "1" }, { b: "2" })), { a: "1" });
+    assert.equal(readDeployConfigValues("a: [\n"), undefined);
+  });
+});
