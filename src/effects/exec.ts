@@ -70,9 +70,10 @@ export async function runAllowFailure(file: string, args: readonly string[], opt
       onLine?.(String(line), stream);
       yield line;
     };
-  const stdin = opts.stdin ?? (opts.input === undefined ? "ignore" : "pipe");
+  // execa accepts only streams backed by a file descriptor as stdin; pipe anything else by hand.
+  const stdin = opts.stdin !== undefined ? "pipe" : opts.input === undefined ? "ignore" : "pipe";
   try {
-    const result = await execa(file, [...args], {
+    const subprocess = execa(file, [...args], {
       reject: false,
       stripFinalNewline: false,
       ...(opts.input === undefined ? { stdin } : { input: opts.input }),
@@ -82,6 +83,15 @@ export async function runAllowFailure(file: string, args: readonly string[], opt
       ...(opts.env === undefined ? {} : { env: opts.env }),
       ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs }),
     });
+    if (opts.stdin !== undefined && subprocess.stdin !== null) {
+      const source = opts.stdin;
+      const sink = subprocess.stdin;
+      // The child may exit before reading everything (e.g. on an error); its exit code tells that story.
+      sink.on("error", () => undefined);
+      source.on("error", (err) => sink.destroy(err));
+      source.pipe(sink);
+    }
+    const result = await subprocess;
     const out = (v: unknown) => (Array.isArray(v) ? v.join("\n") : String(v ?? ""));
     if (result.failed && result.exitCode === undefined) {
       const why = result.timedOut ? `timed out after ${opts.timeoutMs} ms` : result.code === "ENOENT" ? "not found" : result.shortMessage;
