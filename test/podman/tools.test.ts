@@ -1,0 +1,164 @@
+/** The effects that drive other real tools: ssh-keygen, git, the file system, podman build/pull. */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { writeFileAtomic, FileExistsError } from "../../src/effects/deployDir.js";
+import { run } from "../../src/effects/exec.js";
+import { cloneUnlessPresent } from "../../src/effects/git.js";
+import { healthUrl, waitForHealth } from "../../src/effects/hubHealth.js";
+import { buildImage, ensureImage, imageExists } from "../../src/effects/podman.js";
+import { derivePublicKey, ensureKeyPair } from "../../src/effects/sshKeys.js";
+import { busyboxMissingReason, makeBusyboxImage, removeImage, uniqueId } from "./helpers.js";
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "brics-env-test-tools-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("ssh key pairs", () => {
+  test("generates an ed25519 pair, private 0600, and keeps it on re-run", async () => {
+    const priv = join(dir, "ssh_client_key");
+    const first = await ensureKeyPair(priv, `${priv}.pub`, "test key");
+    assert.equal(first.kind, "generated");
+    assert.equal((await stat(priv)).mode & 0o777, 0o600);
+    const pub = await readFile(`${priv}.pub`, "utf8");
+    assert.match(pub, /^ssh-ed25519 \S+ test key\n$/);
+    assert.equal((await derivePublicKey(priv)).split(" ").slice(0, 2).join(" "), pub.split(" ").slice(0, 2).join(" "));
+    const second = await ensureKeyPair(priv, `${priv}.pub`, "test key");
+    assert.equal(second.kind, "kept");
+    assert.equal(await readFile(`${priv}.pub`, "utf8"), pub);
+  });
+
+  test("refuses a mismatched pair and half a pair", async () => {
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    await ensureKeyPair(a, `${a}.pub`, "a");
+    await ensureKeyPair(b, `${b}.pub`, "b");
+    await writeFile(`${a}.pub`, await readFile(`${b}.pub`));
+    await assert.rejects(ensureKeyPair(a, `${a}.pub`, "a"), /is not the public half/);
+    await rm(`${b}.pub`);
+    await assert.rejects(ensureKeyPair(b, `${b}.pub`, "b"), /exists but .* does not/);
+  });
+});
+
+describe("git clones", () => {
+  test("clones a ref, keeps an existing clone, explains an unreachable remote", async () => {
+    const origin = join(dir, "origin");
+    await mkdir(origin);
+    const git = (args: string[]) => run("git", ["-C", origin, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" } });
+    await git(["init", "-q"]);
+    await writeFile(join(origin, "README"), "v1\n");
+    await git(["add", "README"]);
+    await git(["commit", "-qm", "one"]);
+    await git(["tag", "v1.0.0"]);
+    const target = join(dir, "_dev_build_data", "repo");
+    const first = await cloneUnlessPresent({ url: origin, ref: "v1.0.0", dir: target });
+    assert.equal(first.kind, "cloned");
+    assert.equal(await readFile(join(target, "README"), "utf8"), "v1\n");
+    await writeFile(join(target, "README"), "local change\n");
+    const second = await cloneUnlessPresent({ url: origin, ref: "v1.0.0", dir: target });
+    assert.equal(second.kind, "kept");
+    assert.equal(await readFile(join(target, "README"), "utf8"), "local change\n");
+    await assert.rejects(
+      cloneUnlessPresent({ url: join(dir, "no-such-remote"), ref: "v1", dir: join(dir, "x", "y"), urlOverrideVar: "BRICS_ENV_X_GIT_URL" }),
+      /cannot clone .*\n[\s\S]*put a local clone there yourself[\s\S]*BRICS_ENV_X_GIT_URL/,
+    );
+    assert.equal(existsSync(join(dir, "x", "y")), false);
+  });
+});
+
+describe("deploy directory writes", () => {
+  test("never overwrites unless told; applies the mode", async () => {
+    const f = join(dir, "deploy", "file");
+    await writeFileAtomic(f, "one", { mode: 0o600 });
+    assert.equal((await stat(f)).mode & 0o777, 0o600);
+    await assert.rejects(writeFileAtomic(f, "two"), FileExistsError);
+    assert.equal(await readFile(f, "utf8"), "one");
+    await writeFileAtomic(f, "three", { overwrite: true, mode: 0o644 });
+    assert.equal(await readFile(f, "utf8"), "three");
+  });
+});
+
+describe("hub health", () => {
+  test("builds the URL from baseUrl", () => {
+    assert.equal(healthUrl("/"), "http://127.0.0.1:8000/hub/health");
+    assert.equal(healthUrl("/jupyter/"), "http://127.0.0.1:8000/jupyter/hub/health");
+    assert.equal(healthUrl("jupyter"), "http://127.0.0.1:8000/jupyter/hub/health");
+  });
+
+  test("waits for 200 and times out otherwise", async () => {
+    let calls = 0;
+    const server = createServer((_req, res) => {
+      calls += 1;
+      res.statusCode = calls >= 3 ? 200 : 503;
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const ok = await waitForHealth(`http://127.0.0.1:${port}/hub/health`, { timeoutMs: 10_000, intervalMs: 50 });
+      assert.equal(ok.ok, true);
+      const bad = await waitForHealth(`http://127.0.0.1:${port}/nope`, {
+        timeoutMs: 300,
+        intervalMs: 50,
+        abortCheck: async () => (calls > 100 ? "gave up" : undefined),
+      });
+      assert.equal(bad.ok, true); // the server now answers 200 to every path
+    } finally {
+      server.close();
+    }
+    const refused = await waitForHealth(`http://127.0.0.1:${port}/hub/health`, { timeoutMs: 300, intervalMs: 50 });
+    assert.equal(refused.ok, false);
+  });
+});
+
+describe("podman images", { skip: busyboxMissingReason() }, () => {
+  const id = uniqueId("bricsenvtestimg");
+  const base = `localhost/brics-env-test-busybox:${id}`;
+  const built = `localhost/brics-env-test-built:${id}`;
+  after(async () => {
+    await removeImage(built);
+    await removeImage(base);
+  });
+
+  test("builds a target stage with build args, streaming progress", async () => {
+    await makeBusyboxImage(base);
+    const ctx = join(dir, "ctx");
+    await mkdir(ctx);
+    await writeFile(
+      join(ctx, "Containerfile"),
+      `ARG BASE_IMAGE\nFROM \${BASE_IMAGE} AS stage-base\nARG GREETING=none\nRUN echo "$GREETING" > /greeting\nFROM stage-base AS stage-dev\nRUN echo dev > /stage\nFROM stage-base AS stage-prod\nRUN echo prod > /stage\n`,
+    );
+    const lines: string[] = [];
+    await buildImage({
+      containerfile: join(ctx, "Containerfile"),
+      context: ctx,
+      tag: built,
+      target: "stage-dev",
+      buildArgs: { BASE_IMAGE: base, GREETING: "hi there" },
+      onLine: (l) => lines.push(l),
+    });
+    assert.ok(lines.some((l) => /STEP|COMMIT/.test(l)), "progress lines were streamed");
+    assert.equal(await imageExists(built), true);
+    const { stdout } = await run("podman", ["run", "--rm", built, "cat", "/greeting", "/stage"]);
+    assert.equal(stdout, "hi there\ndev\n");
+  });
+
+  test("a base image that cannot be pulled names the image and the override", async () => {
+    // Port 1 on loopback refuses at once: no traffic leaves the machine.
+    await assert.rejects(ensureImage("127.0.0.1:1/nothing/here:1", "BRICS_ENV_JUPYTERHUB_BASE_IMAGE", 60_000), (err: Error) => {
+      assert.match(err.message, /cannot pull base image 127\.0\.0\.1:1\/nothing\/here:1/);
+      assert.match(err.message, /BRICS_ENV_JUPYTERHUB_BASE_IMAGE/);
+      return true;
+    });
+    assert.equal(await ensureImage(base, "X"), "present");
+  });
+});
