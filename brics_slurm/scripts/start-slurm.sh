@@ -1,0 +1,112 @@
+#!/bin/bash
+# Container entry point of the Slurm image: starts the base image's daemons (munge, slurmctld,
+# slurmd via /etc/startup.sh), makes the mounted ssh keys acceptable to sshd, creates the dev users
+# (dev stage only), starts sshd, then stays in the foreground streaming the logs. It exits non-zero
+# as soon as one of the daemons dies, so podman shows the container as failed instead of a pod that
+# looks alive but cannot run jobs.
+set -euo pipefail
+
+SPAWNER_USER=jupyterspawner
+SPAWNER_SSH_DIR=/home/$SPAWNER_USER/.ssh
+SSHD_LOG=/var/log/sshd.log
+CREATE_DEV_USERS=/usr/local/sbin/create-dev-users
+DAEMONS=(munged slurmctld slurmd sshd)
+
+log() {
+  echo "start-slurm: $*" >&2
+}
+
+# True if a process with this command name (as in /proc/<pid>/comm) exists.
+running() {
+  local comm
+  for comm in /proc/[0-9]*/comm; do
+    if [[ -r $comm && $(<"$comm") == "$1" ]]; then
+      return 0
+    fi
+  done 2>/dev/null
+  return 1
+}
+
+tail_pid=""
+shutdown() {
+  log "stopping"
+  if [[ -n $tail_pid ]]; then
+    kill "$tail_pid" 2>/dev/null || true
+  fi
+  exit 0
+}
+trap shutdown TERM INT
+
+/etc/startup.sh
+
+# Host keys come from a Secret (never from the image); podman < 4.8 ignores defaultMode and sshd
+# refuses a private host key that others can read.
+shopt -s nullglob
+host_keys=(/etc/ssh/ssh_host_*_key)
+if ((${#host_keys[@]} == 0)); then
+  log "warning: no host key mounted; generating throw-away host keys for this container"
+  ssh-keygen -A
+else
+  for key in "${host_keys[@]}"; do
+    chown root:root "$key"
+    chmod 0600 "$key"
+    if [[ -e $key.pub ]]; then
+      chmod 0644 "$key.pub"
+    fi
+  done
+fi
+
+# authorized_keys arrives owned by root from the Secret; sshd's StrictModes wants the user to own it
+# and nobody else to be able to write it or its directories.
+if [[ -e $SPAWNER_SSH_DIR/authorized_keys ]]; then
+  chown "$SPAWNER_USER:" "$SPAWNER_SSH_DIR" "$SPAWNER_SSH_DIR/authorized_keys"
+  chmod 0700 "$SPAWNER_SSH_DIR"
+  chmod 0600 "$SPAWNER_SSH_DIR/authorized_keys"
+else
+  log "warning: no $SPAWNER_SSH_DIR/authorized_keys; JupyterHub will not be able to log in"
+fi
+
+if [[ -x $CREATE_DEV_USERS ]]; then
+  "$CREATE_DEV_USERS"
+fi
+
+mkdir -p /run/sshd
+touch "$SSHD_LOG"
+# sshd must be started by absolute path (it re-executes itself).
+sshd_bin=$(command -v sshd || true)
+if [[ -z $sshd_bin ]]; then
+  for candidate in /usr/sbin/sshd /usr/local/sbin/sshd; do
+    if [[ -x $candidate ]]; then
+      sshd_bin=$candidate
+      break
+    fi
+  done
+fi
+[[ -n $sshd_bin ]] || {
+  log "sshd not found"
+  exit 1
+}
+"$sshd_bin" -E "$SSHD_LOG"
+
+logs=()
+for f in /var/log/slurmctld.log /var/log/slurmd.log "$SSHD_LOG"; do
+  if [[ -e $f ]]; then
+    logs+=("$f")
+  fi
+done
+tail -n 0 -F "${logs[@]}" &
+tail_pid=$!
+
+log "ready"
+while true; do
+  for daemon in "${DAEMONS[@]}"; do
+    if ! running "$daemon"; then
+      log "$daemon is not running; exiting"
+      kill "$tail_pid" 2>/dev/null || true
+      exit 1
+    fi
+  done
+  # Waiting on a background sleep lets the TERM trap run at once.
+  sleep 10 &
+  wait $! || true
+done
