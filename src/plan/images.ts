@@ -1,0 +1,175 @@
+/**
+ * Image build steps per environment: which Containerfile, stage, tag and build arguments, and
+ * which development repositories `resources` clones into the build contexts first.
+ * Pins live in each image's argfile.conf; this module only reads them (text passed in) and lays
+ * the caller's overrides (BRICS_ENV_* variables, passed in as a record) on top.
+ */
+import type { Environment } from "./environments.js";
+import { imageRef, type ImageName } from "./names.js";
+
+export const ZENITH_CLIENT_IMAGE_DEFAULT = "ghcr.io/azimuth-cloud/zenith-client:0.16.1";
+export const ZENITH_CLIENT_IMAGE_VARIABLE = "BRICS_ENV_ZENITH_CLIENT_IMAGE";
+
+export type DevRepoName = "bricsauthenticator" | "slurmspawner_wrappers";
+
+export interface DevRepo {
+  readonly name: DevRepoName;
+  readonly url: string;
+  /** Tag or branch to check out: the pin of the image's requirement, so dev and prod agree. */
+  readonly ref: string;
+  /** Clone destination relative to the repository root. */
+  readonly dest: string;
+  /** Variable that overrides `url`. */
+  readonly urlVariable: string;
+}
+
+export interface ImageBuild {
+  readonly image: ImageName;
+  /** Build context, relative to the repository root. */
+  readonly contextDir: string;
+  readonly containerfile: string;
+  readonly target: "stage-dev" | "stage-prod";
+  readonly tag: string;
+  /** Passed as `--build-arg KEY=value`, in argfile order, overrides last. */
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** Repositories to clone into `<contextDir>/_dev_build_data` (dev stage only). */
+  readonly devRepos: readonly DevRepo[];
+}
+
+interface DevRepoDefault {
+  readonly name: DevRepoName;
+  readonly url: string;
+  readonly ref: string;
+  readonly urlVariable: string;
+  /** Argfile key whose pip requirement pins the same package (`… .git@<ref>`). */
+  readonly requirementArg: string;
+}
+
+interface ImageDefault {
+  readonly image: ImageName;
+  readonly devRepo: DevRepoDefault;
+  /** BRICS_ENV_* variable -> build arg it overrides. */
+  readonly overrides: Readonly<Record<string, string>>;
+}
+
+const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
+  brics_jupyterhub: {
+    image: "brics_jupyterhub",
+    devRepo: {
+      name: "bricsauthenticator",
+      url: "https://github.com/isambard-sc/bricsauthenticator.git",
+      ref: "v0.8.0",
+      urlVariable: "BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL",
+      requirementArg: "BRICSAUTHENTICATOR_REQUIREMENT",
+    },
+    overrides: { BRICS_ENV_JUPYTERHUB_BASE_IMAGE: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
+  },
+  brics_slurm: {
+    image: "brics_slurm",
+    devRepo: {
+      name: "slurmspawner_wrappers",
+      url: "https://github.com/isambard-sc/slurmspawner_wrappers.git",
+      ref: "v0.2.1",
+      urlVariable: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL",
+      requirementArg: "SLURMSPAWNER_WRAPPERS_REQUIREMENT",
+    },
+    overrides: { BRICS_ENV_SLURM_BASE_IMAGE: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
+  },
+};
+
+export class ArgfileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`);
+    this.name = "ArgfileError";
+  }
+}
+
+const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Parses an argfile.conf: `KEY=value` lines, `#` comment lines and blank lines. The value is
+ * everything after the first `=`, taken literally (no quotes, no expansion), as
+ * `--build-arg-file` does.
+ */
+export function parseArgfile(text: string, file = "argfile.conf"): Record<string, string> {
+  const args: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const eq = line.indexOf("=");
+    if (eq < 0) throw new ArgfileError(file, i + 1, `expected KEY=value, got ${JSON.stringify(line)}`);
+    const key = line.slice(0, eq).trim();
+    if (!ARG_NAME.test(key)) throw new ArgfileError(file, i + 1, `${JSON.stringify(key)} is not a valid build argument name`);
+    if (key in args) throw new ArgfileError(file, i + 1, `${key} is set twice`);
+    args[key] = line.slice(eq + 1);
+  });
+  return args;
+}
+
+/** `pkg @ git+https://…/pkg.git@v1.2.3` -> `v1.2.3`. */
+function refOfRequirement(requirement: string | undefined): string | undefined {
+  const m = /\.git@([A-Za-z0-9._/-]+)\s*$/.exec(requirement ?? "");
+  return m?.[1];
+}
+
+export function imagesOf(env: Environment): ImageName[] {
+  return env.slurm === "pod" ? ["brics_jupyterhub", "brics_slurm"] : ["brics_jupyterhub"];
+}
+
+export interface ImageBuildInputs {
+  /** Text of `<image>/argfile.conf` for each image the environment builds. */
+  readonly argfiles: Partial<Readonly<Record<ImageName, string>>>;
+  /** The caller's BRICS_ENV_* variables; unset or empty ones change nothing. */
+  readonly variables?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The images `env` builds, hub first. Throws ArgfileError on a malformed or missing argfile. */
+export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBuild[] {
+  const vars = inputs.variables ?? {};
+  const set = (name: string): string | undefined => {
+    const v = vars[name];
+    return v === undefined || v === "" ? undefined : v;
+  };
+  return imagesOf(env).map((image) => {
+    const defaults = IMAGE_DEFAULTS[image];
+    const argfileName = `${image}/argfile.conf`;
+    const text = inputs.argfiles[image];
+    if (text === undefined) throw new ArgfileError(argfileName, 0, "the file is missing");
+    const buildArgs = parseArgfile(text, argfileName);
+    for (const [variable, arg] of Object.entries(defaults.overrides)) {
+      const v = set(variable);
+      if (v !== undefined) buildArgs[arg] = v;
+    }
+    const repo = defaults.devRepo;
+    const devRepos: DevRepo[] =
+      env.stage === "dev"
+        ? [
+            {
+              name: repo.name,
+              url: set(repo.urlVariable) ?? repo.url,
+              ref: refOfRequirement(buildArgs[repo.requirementArg]) ?? repo.ref,
+              dest: `${image}/_dev_build_data/${repo.name}`,
+              urlVariable: repo.urlVariable,
+            },
+          ]
+        : [];
+    return {
+      image,
+      contextDir: image,
+      containerfile: `${image}/Containerfile`,
+      target: env.stage === "dev" ? "stage-dev" : "stage-prod",
+      tag: imageRef(image, env.stage),
+      buildArgs,
+      devRepos,
+    };
+  });
+}
+
+export function zenithClientImage(variables: Readonly<Record<string, string | undefined>> = {}): string {
+  const v = variables[ZENITH_CLIENT_IMAGE_VARIABLE];
+  return v === undefined || v === "" ? ZENITH_CLIENT_IMAGE_DEFAULT : v;
+}

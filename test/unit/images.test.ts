@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { getEnvironment } from "../../src/plan/environments.js";
+import { ArgfileError, imageBuilds, parseArgfile, zenithClientImage } from "../../src/plan/images.js";
+
+const HUB_ARGS = [
+  "# pins of the hub image",
+  "BASE_IMAGE=quay.io/jupyterhub/jupyterhub:5.4.2",
+  "",
+  "BRICSAUTHENTICATOR_REQUIREMENT=bricsauthenticator @ git+https://github.com/isambard-sc/bricsauthenticator.git@v0.8.0",
+  "PIP_INDEX_URL=",
+].join("\n");
+const SLURM_ARGS = "BASE_IMAGE=docker.io/nathanhess/slurm:full-root\nSLURMSPAWNER_WRAPPERS_REQUIREMENT=slurmspawner_wrappers @ git+https://github.com/isambard-sc/slurmspawner_wrappers.git@v0.2.1\n";
+const argfiles = { brics_jupyterhub: HUB_ARGS, brics_slurm: SLURM_ARGS };
+
+describe("parseArgfile", () => {
+  it("reads KEY=value lines, skipping comments and blank lines, keeping values literally", () => {
+    assert.deepEqual(parseArgfile("# c\n\nA=1\n  B = x=y \nC=\nD='q'\n"), { A: "1", B: " x=y", C: "", D: "'q'" });
+  });
+
+  it("names the file and line of a malformed line", () => {
+    assert.throws(() => parseArgfile("A=1\nnot an assignment\n", "brics_slurm/argfile.conf"), (e: unknown) => {
+      assert.ok(e instanceof ArgfileError);
+      assert.equal(e.line, 2);
+      assert.match(e.message, /^brics_slurm\/argfile.conf:2: expected KEY=value/);
+      return true;
+    });
+    assert.throws(() => parseArgfile("1A=x\n"), /line|not a valid build argument name/);
+    assert.throws(() => parseArgfile("A=1\nA=2\n"), /:2: A is set twice/);
+    assert.throws(() => parseArgfile("=x\n"), /not a valid build argument name/);
+  });
+});
+
+describe("imageBuilds", () => {
+  it("builds the hub and the Slurm image at stage-dev for in-pod Slurm, with dev repos pinned like the requirements", () => {
+    const builds = imageBuilds(getEnvironment("dev_dummyauth"), { argfiles });
+    assert.deepEqual(builds.map((b) => [b.image, b.target, b.tag, b.containerfile, b.contextDir]), [
+      ["brics_jupyterhub", "stage-dev", "localhost/brics_jupyterhub:dev-latest", "brics_jupyterhub/Containerfile", "brics_jupyterhub"],
+      ["brics_slurm", "stage-dev", "localhost/brics_slurm:dev-latest", "brics_slurm/Containerfile", "brics_slurm"],
+    ]);
+    assert.deepEqual(builds[0]!.devRepos.map((r) => [r.name, r.url, r.ref, r.dest]), [
+      ["bricsauthenticator", "https://github.com/isambard-sc/bricsauthenticator.git", "v0.8.0", "brics_jupyterhub/_dev_build_data/bricsauthenticator"],
+    ]);
+    assert.deepEqual(builds[1]!.devRepos.map((r) => [r.name, r.ref]), [["slurmspawner_wrappers", "v0.2.1"]]);
+    assert.equal(builds[0]!.buildArgs.PIP_INDEX_URL, "");
+  });
+
+  it("follows an upgraded pin in the argfile for the dev clone", () => {
+    const b = imageBuilds(getEnvironment("dev_realauth"), { argfiles: { ...argfiles, brics_jupyterhub: HUB_ARGS.replace("@v0.8.0", "@v0.9.1") } });
+    assert.equal(b[0]!.devRepos[0]!.ref, "v0.9.1");
+  });
+
+  it("builds only the hub, at stage-prod without dev repos, for prod", () => {
+    const builds = imageBuilds(getEnvironment("prod"), { argfiles: { brics_jupyterhub: HUB_ARGS } });
+    assert.deepEqual(builds.map((b) => [b.image, b.target, b.tag, b.devRepos.length]), [["brics_jupyterhub", "stage-prod", "localhost/brics_jupyterhub:latest", 0]]);
+  });
+
+  it("lays BRICS_ENV_* overrides over the argfile", () => {
+    const builds = imageBuilds(getEnvironment("dev_dummyauth"), {
+      argfiles,
+      variables: {
+        BRICS_ENV_JUPYTERHUB_BASE_IMAGE: "localhost/hub-base:test",
+        BRICS_ENV_SLURM_BASE_IMAGE: "localhost/slurm-base:test",
+        BRICS_ENV_PIP_INDEX_URL: "http://127.0.0.1:3141/simple",
+        BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL: "/srv/mirror/bricsauthenticator",
+        BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL: "",
+      },
+    });
+    assert.equal(builds[0]!.buildArgs.BASE_IMAGE, "localhost/hub-base:test");
+    assert.equal(builds[1]!.buildArgs.BASE_IMAGE, "localhost/slurm-base:test");
+    assert.equal(builds[1]!.buildArgs.PIP_INDEX_URL, "http://127.0.0.1:3141/simple");
+    assert.equal(builds[0]!.devRepos[0]!.url, "/srv/mirror/bricsauthenticator");
+    assert.equal(builds[1]!.devRepos[0]!.url, "https://github.com/isambard-sc/slurmspawner_wrappers.git");
+  });
+
+  it("reports a missing argfile", () => {
+    assert.throws(() => imageBuilds(getEnvironment("dev_dummyauth"), { argfiles: { brics_jupyterhub: HUB_ARGS } }), /brics_slurm\/argfile.conf.*missing/);
+  });
+
+  it("pins the Zenith client image, overridable", () => {
+    assert.equal(zenithClientImage(), "ghcr.io/azimuth-cloud/zenith-client:0.16.1");
+    assert.equal(zenithClientImage({ BRICS_ENV_ZENITH_CLIENT_IMAGE: "mirror/zc:1" }), "mirror/zc:1");
+  });
+});

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { getEnvironment } from "../../src/plan/environments.js";
+import { volumesOf, VolumeOwnerError } from "../../src/plan/volumes.js";
+
+describe("volumesOf", () => {
+  it("gives in-pod Slurm environments a hub and a Slurm volume with FACTS' default owners", () => {
+    const vols = volumesOf(getEnvironment("dev_dummyauth"));
+    assert.deepEqual(vols.map((v) => [v.name, v.sourceDir, v.podVolumeName]), [
+      ["jupyterhub_root_dev_dummyauth", "volumes/jupyterhub_root", "jupyterhub-root"],
+      ["slurm_root_dev_dummyauth", "volumes/slurm_root", "slurm-root"],
+    ]);
+    assert.deepEqual(vols[0]!.owner, { user: "root", uid: 0, group: "root", gid: 0 });
+    assert.deepEqual(vols[1]!.owner, { user: "slurm", uid: 64030, group: "slurm", gid: 64030 });
+    assert.deepEqual(vols[1]!.mounts.map((m) => m.subPath), [
+      "var/log/sshd.log",
+      "var/log/slurmctld.log",
+      "var/log/slurmd.log",
+      "var/spool/slurmctld",
+      "var/spool/slurmd",
+    ]);
+    assert.deepEqual(vols[0]!.mounts.filter((m) => m.readOnly).map((m) => m.mountPath), ["/etc/jupyterhub"]);
+  });
+
+  it("gives external-Slurm environments only the hub volume", () => {
+    assert.deepEqual(volumesOf(getEnvironment("prod")).map((v) => v.name), ["jupyterhub_root_prod"]);
+  });
+
+  it("applies owner overrides", () => {
+    const vols = volumesOf(getEnvironment("dev_realauth"), { JUPYTERUSER: "jupyter", JUPYTERUSER_UID: "1000", SLURMGROUP_GID: "0", SLURMUSER: "" });
+    assert.deepEqual(vols[0]!.owner, { user: "jupyter", uid: 1000, group: "root", gid: 0 });
+    assert.deepEqual(vols[1]!.owner, { user: "slurm", uid: 64030, group: "slurm", gid: 0 });
+  });
+
+  it("reports every invalid override, naming its variable", () => {
+    try {
+      volumesOf(getEnvironment("dev_dummyauth"), { JUPYTERUSER_UID: "abc", SLURMGROUP: "Bad Name", SLURMUSER_UID: "-1", JUPYTERGROUP_GID: "4294967295" });
+      assert.fail("should throw");
+    } catch (e) {
+      assert.ok(e instanceof VolumeOwnerError);
+      assert.deepEqual(e.problems.map((p) => p.variable).sort(), ["JUPYTERGROUP_GID", "JUPYTERUSER_UID", "SLURMGROUP", "SLURMUSER_UID"]);
+      assert.match(e.message, /JUPYTERUSER_UID: "abc" is not a numeric user id/);
+    }
+  });
+});
