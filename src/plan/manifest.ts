@@ -65,17 +65,12 @@ export interface VolumeMount {
   readOnly: boolean;
 }
 
-export interface SecurityContext {
-  capabilities?: { add?: string[] };
-}
-
 export interface Container {
   name: ContainerName;
   image: string;
   env: EnvVar[];
   ports?: ContainerPort[];
   volumeMounts: VolumeMount[];
-  securityContext?: SecurityContext;
 }
 
 export interface Volume {
@@ -337,9 +332,6 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
           fromSecret("ssh-host-key", "ssh_key.pub", "/etc/ssh/ssh_host_ed25519_key.pub", true),
           fromSecret("ssh-client-key", "localhost_authorized_keys", "/home/jupyterspawner/.ssh/authorized_keys", false),
         ],
-        // slurmd (Slurm 24.11) clones a namespace for jobs that use --get-user-env, as the
-        // batch script does; without CAP_SYS_ADMIN the node fails and the job is requeued.
-        securityContext: { capabilities: { add: ["SYS_ADMIN"] } },
       });
     } else {
       containers.push({
