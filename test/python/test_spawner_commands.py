@@ -1,0 +1,255 @@
+"""
+The spawner's command templates, rendered as batchspawner renders them and run through real shells:
+the hub's local shell (sh -c, as batchspawner's run_command does, and bash -c) runs a fake `ssh`
+that hands the remote command to `bash -c` the way sshd does (its arguments joined with spaces),
+where a fake `sudo` (env_reset: only VAR=value arguments survive) runs fake wrapper scripts that
+record what reached them.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import JobStatus, classify_job_status, env_for, format_template
+
+FAKE_SSH = r"""#!/bin/bash
+# Fake ssh: check the options the hub must use, then run the command as sshd does: `bash -c "<args joined by spaces>"`.
+set -eu
+printf '%s\n' "$@" > "$FAKE_DIR/ssh_args"
+while [[ $# -gt 0 && $1 == -* ]]; do
+  case $1 in
+    -i|-o|-p|-l) shift 2 ;;
+    *) shift ;;
+  esac
+done
+dest=$1; shift
+if [[ -n ${FAKE_SSH_FAIL:-} ]]; then
+  echo "ssh: connect to host ${dest#*@} port 22: Connection refused" >&2
+  exit 255
+fi
+exec env -i PATH="$PATH" FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" bash -c "$*"
+"""
+
+FAKE_SUDO = r"""#!/bin/bash
+# Fake sudo -u USER [VAR=value...] COMMAND: environment reset to the VAR=value arguments only.
+set -eu
+[[ $1 == -u ]] || { echo "fake sudo: expected -u" >&2; exit 1; }
+target=$2; shift 2
+vars=()
+while [[ $# -gt 0 && $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do vars+=("$1"); shift; done
+echo "$target" > "$FAKE_DIR/sudo_user"
+exec env -i FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" "${vars[@]}" "$@"
+"""
+
+FAKE_SBATCH = r"""#!/usr/bin/env python3
+import json, os, sys
+d = os.environ["FAKE_DIR"]
+env = {k: v for k, v in os.environ.items() if k not in ("FAKE_DIR", "FAKE_SQUEUE", "PWD", "SHLVL", "_", "LC_CTYPE")}
+json.dump({"env": env, "argv": sys.argv[1:], "script": sys.stdin.read()}, open(os.path.join(d, "sbatch.json"), "w"))
+print("4242")
+"""
+
+FAKE_SQUEUE = r"""#!/bin/bash
+job=${SLURMSPAWNER_JOB_ID:?SLURMSPAWNER_JOB_ID not set}
+echo "$job" > "$FAKE_DIR/squeue_job"
+case ${FAKE_SQUEUE:-running} in
+  running) echo "RUNNING node1" ;;
+  pending) echo "PENDING " ;;
+  gone) echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1 ;;
+  finished) ;;
+esac
+"""
+
+FAKE_SCANCEL = r"""#!/bin/bash
+echo "${SLURMSPAWNER_JOB_ID:?}" > "$FAKE_DIR/scancel_job"
+"""
+
+NASTY_VALUES = {
+    "JUPYTERHUB_API_TOKEN": "abc123",
+    "JUPYTERHUB_OAUTH_SCOPES": '["access:servers!server=alice/", "access:servers!user=alice"]',
+    "JUPYTERHUB_BRICS_SPACES": "two  spaces and a\ttab",
+    "JUPYTERHUB_BRICS_QUOTES": "it's \"quoted\" and 'single'",
+    "JUPYTERHUB_BRICS_DOLLARS": "$HOME ${PATH} $(id) `id` $$ \\$x",
+    "JUPYTERHUB_BRICS_SHELL": "a;b && c || d | e > f < g & * ? [x] ~ # !",
+    "JUPYTERHUB_BRICS_NEWLINE": "first line\nsecond line",
+    "JUPYTERHUB_BRICS_EMPTY": "",
+    "JUPYTERHUB_BRICS_BACKSLASH": "back\\slash\\\\ and \\'",
+    "JPY_API_TOKEN": "abc123",
+    "USER": "alice.proj1",
+    "HOME": "/home/proj1/alice.proj1",
+    "SHELL": "/bin/bash",
+}
+
+
+@pytest.fixture
+def fake_remote(tmp_path):
+    fake_bin = tmp_path / "bin"
+    wrappers = tmp_path / "wrappers"
+    fake_bin.mkdir()
+    wrappers.mkdir()
+    for path, text in (
+        (fake_bin / "ssh", FAKE_SSH),
+        (fake_bin / "sudo", FAKE_SUDO),
+        (wrappers / "slurmspawner_sbatch", FAKE_SBATCH),
+        (wrappers / "slurmspawner_squeue", FAKE_SQUEUE),
+        (wrappers / "slurmspawner_scancel", FAKE_SCANCEL),
+    ):
+        path.write_text(text)
+        path.chmod(0o755)
+    return tmp_path
+
+
+def spawner_config(loader, fake_remote, name="prod"):
+    env = env_for(name) | {"DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN": str(fake_remote / "wrappers")}
+    config, _ = loader(env)
+    return config.BricsSlurmSpawner
+
+
+def render(prefix, command, **subvars):
+    """BatchSpawnerBase (1.3): exec_prefix and the command are formatted separately, joined by a space."""
+    return " ".join((format_template(prefix, **subvars), format_template(command, **subvars)))
+
+
+def run_local(shell, command, env, fake_remote, stdin=""):
+    full_env = dict(env)
+    # batchspawner passes get_env() (no PATH: the shells fall back to a default PATH); the fakes must be found first.
+    full_env["PATH"] = f"{fake_remote / 'bin'}:/usr/bin:/bin"
+    full_env["FAKE_DIR"] = str(fake_remote)
+    return subprocess.run([shell, "-c", command], input=stdin, env=full_env, capture_output=True, text=True, timeout=30)
+
+
+SHELLS = ["/bin/sh", "/bin/bash"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_submit_passes_every_keepvar_intact_across_both_shells(loader, fake_remote, shell):
+    sp = spawner_config(loader, fake_remote)
+    keepvars = ",".join(NASTY_VALUES)
+    subvars = {"username": "alice.proj1", "keepvars": keepvars}
+    command = render(sp.exec_prefix, sp.batch_submit_cmd, **subvars)
+    result = run_local(shell, command, NASTY_VALUES, fake_remote, stdin="#!/bin/bash\necho job\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4242"
+    recorded = json.loads((fake_remote / "sbatch.json").read_text())
+    assert recorded["env"] == NASTY_VALUES
+    assert recorded["argv"] == []
+    assert recorded["script"] == "#!/bin/bash\necho job\n"
+    assert (fake_remote / "sudo_user").read_text().strip() == "alice.proj1"
+    ssh_args = (fake_remote / "ssh_args").read_text().splitlines()
+    assert ssh_args[:8] == [
+        "-i", "/srv/jupyterhub/ssh_key", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=20",
+    ]
+    assert ssh_args[8] == "jupyterspawner@localhost"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_submit_with_an_empty_keepvar_entry(loader, fake_remote, shell):
+    sp = spawner_config(loader, fake_remote)
+    subvars = {"username": "alice.proj1", "keepvars": "USER,,HOME,"}
+    command = render(sp.exec_prefix, sp.batch_submit_cmd, **subvars)
+    result = run_local(shell, command, {"USER": "alice.proj1", "HOME": "/h"}, fake_remote)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((fake_remote / "sbatch.json").read_text())["env"] == {"USER": "alice.proj1", "HOME": "/h"}
+
+
+def query(sp, fake_remote, shell, **env):
+    subvars = {"username": "alice.proj1", "job_id": "4242"}
+    command = render(sp.exec_prefix, sp.batch_query_cmd, **subvars)
+    result = run_local(shell, command, env, fake_remote)
+    # BatchSpawnerBase.run_command: stdout on success, else RuntimeError(stderr) -> job_status
+    job_status = result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
+    return classify_job_status(job_status, sp.state_unknown_re), result
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_query_reads_job_states(loader, fake_remote, shell):
+    sp = spawner_config(loader, fake_remote)
+    status, _ = query(sp, fake_remote, shell, FAKE_SQUEUE="running")
+    assert status is JobStatus.RUNNING
+    assert (fake_remote / "squeue_job").read_text().strip() == "4242"
+    assert query(sp, fake_remote, shell, FAKE_SQUEUE="pending")[0] is JobStatus.PENDING
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("mode", ["gone", "finished"])
+def test_query_reads_a_vanished_job_as_gone(loader, fake_remote, shell, mode):
+    sp = spawner_config(loader, fake_remote)
+    status, _ = query(sp, fake_remote, shell, FAKE_SQUEUE=mode)
+    assert status is JobStatus.NOTFOUND
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_ssh_failure_while_polling_reads_as_unknown(loader, fake_remote, shell):
+    sp = spawner_config(loader, fake_remote)
+    status, result = query(sp, fake_remote, shell, FAKE_SSH_FAIL="1")
+    assert result.returncode == 255
+    assert "Connection refused" in result.stderr
+    assert status is JobStatus.UNKNOWN
+
+
+def test_slurm_controller_timeouts_still_read_as_unknown(loader, fake_remote):
+    sp = spawner_config(loader, fake_remote)
+    status = classify_job_status("slurm_load_jobs error: Unable to contact slurm controller", sp.state_unknown_re)
+    assert status is JobStatus.UNKNOWN
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_cancel_passes_the_job_id(loader, fake_remote, shell):
+    sp = spawner_config(loader, fake_remote)
+    command = render(sp.exec_prefix, sp.batch_cancel_cmd, username="alice.proj1", job_id="4242")
+    result = run_local(shell, command, {}, fake_remote)
+    assert result.returncode == 0, result.stderr
+    assert (fake_remote / "scancel_job").read_text().strip() == "4242"
+
+
+@pytest.mark.parametrize("name", ["dev_dummyauth", "prod"])
+def test_batch_script_renders(loader, fake_remote, name):
+    sp = spawner_config(loader, fake_remote, name)
+    script = format_template(
+        sp.batch_script,
+        homedir="/home/proj1/alice.proj1",
+        keepvars="JUPYTERHUB_API_TOKEN,USER",
+        partition="",
+        runtime="01:00:00",
+        memory="",
+        gres="",
+        ngpus="1",
+        nprocs="",
+        reservation="",
+        options="--nodes=1",
+        prologue="",
+        epilogue="",
+        srun="srun --export=ALL",
+        cmd="batchspawner-singleuser jupyterhub-singleuser",
+    )
+    assert script.startswith("#!/bin/bash\n#SBATCH --output=/home/proj1/alice.proj1/jupyterhub_slurmspawner_%j.log\n")
+    assert "#SBATCH --export=JUPYTERHUB_API_TOKEN,USER\n" in script
+    assert "#SBATCH --time=01:00:00\n" in script
+    assert "#SBATCH --nodes=1\n" in script
+    assert "--partition" not in script
+    assert ("#SBATCH --gpus=1\n" in script) == (name == "prod")
+    assert 'source "${JUPYTERHUB_BRICS_CONDA_PREFIX_DIR}/bin/activate" jupyter-user-env\n' in script
+    assert "\nsrun --export=ALL batchspawner-singleuser jupyterhub-singleuser\n" in script
+    # the rendered script is valid bash
+    check = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_build_scripts_are_the_same_in_both_images():
+    root = Path(__file__).resolve().parents[2]
+    for name in ("install-python-packages.sh", "apt-install-missing.sh"):
+        hub = (root / "brics_jupyterhub/scripts/build" / name).read_bytes()
+        slurm = (root / "brics_slurm/scripts/build" / name).read_bytes()
+        assert hub == slurm, f"{name} differs between the image build contexts"
+
+
+def test_shell_scripts_pass_shellcheck():
+    root = Path(__file__).resolve().parents[2]
+    scripts = sorted(str(p) for d in ("brics_jupyterhub/scripts", "brics_slurm/scripts") for p in (root / d).rglob("*.sh"))
+    assert scripts
+    if not any(os.access(os.path.join(p, "shellcheck"), os.X_OK) for p in os.environ.get("PATH", "").split(":")):
+        pytest.skip("shellcheck not installed")
+    result = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
