@@ -94,16 +94,22 @@ async function serverStatus(browser: Browser, base: string, user: string): Promi
   return JSON.parse(page.body) as Record<string, unknown>;
 }
 
-/** sshd is the pod's only way from the hub to Slurm: stopping it is the fault, starting it the recovery. */
+/**
+ * sshd is the pod's only way from the hub to Slurm: stopping it is the fault, starting it the
+ * recovery. The image's `sshd-control` tells its watchdog the outage is deliberate.
+ */
 async function stopSshd(): Promise<void> {
-  await sh(SLURM, 'kill "$(cat /run/sshd.pid)"; for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /run/sshd.pid ] || exit 0; sleep 1; done; exit 1');
+  await sh(
+    SLURM,
+    'if command -v sshd-control >/dev/null; then sshd-control stop; else kill "$(cat /run/sshd.pid)"; fi; ' +
+      "for i in $(seq 1 20); do pgrep -f 'sshd.*-E /var/log/sshd.log' >/dev/null || exit 0; sleep 0.5; done; exit 1",
+  );
 }
 
 async function startSshd(): Promise<void> {
-  // The image's own way of starting sshd when it has one, so the restart matches its CMD.
   await sh(
     SLURM,
-    "if [ -x /usr/local/sbin/start-sshd ]; then /usr/local/sbin/start-sshd; " +
+    "if command -v sshd-control >/dev/null; then sshd-control start; " +
       "else mkdir -p /run/sshd && /usr/sbin/sshd -E /var/log/sshd.log; fi",
   );
 }

@@ -87,6 +87,13 @@ export function makeWorkspace(): Workspace {
   }
   symlinkSync(join(root, "node_modules"), join(pkg, "node_modules"));
 
+  // The Jupyter user environment (Miniforge + conda-forge in production) has no offline source:
+  // its stand-in goes into the Slurm image's build-context seam, which `brics-env resources`
+  // leaves alone (it only mirrors _build_data/python_packages).
+  cpSync(join(root, "test", "fixtures", "jupyter_user_env"), join(pkg, "brics_slurm", "_build_data", "jupyter_user_env"), {
+    recursive: true,
+  });
+
   const real = process.env[REAL_PACKAGES_VAR];
   const pythonPackages = real !== undefined && real !== "" ? real : join(root, "test", "fixtures", "python_packages");
   if (!existsSync(pythonPackages)) throw new Error(`Python packages directory ${pythonPackages} does not exist`);
