@@ -236,7 +236,9 @@ export const KEY_SPECS: readonly KeySpec[] = [
       "in-pod Slurm container creates these users; the dummy authenticator logs in as the first " +
       "<USER> and gives it every project listed for it.",
     example: "alice.proj1 alice.proj2 bob.proj1",
-    expected: `space-separated <USER>.<PROJECT> names matching ${DEV_USER.source}, each at most ${MAX_UNIX_USERNAME} characters, no duplicates`,
+    expected:
+      "space-separated <USER>.<PROJECT> names; each part of lower-case letters, digits, _ and -, " +
+      `starting with a letter; each name at most ${MAX_UNIX_USERNAME} characters; no duplicates`,
     appliesTo: "dev environments (all but prod)",
     usage: devOnly,
     slurmContainer: true,
