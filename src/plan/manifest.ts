@@ -368,7 +368,7 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
 
 /** Multi-document YAML, one object per document; the same objects always give the same bytes. */
 export function renderManifest(objects: readonly ManifestObject[]): string {
-  return objects.map((o) => "---\n" + stringify(o, { lineWidth: 0, minContentWidth: 0 })).join("");
+  return objects.map((o) => stringify(o, { lineWidth: 0, minContentWidth: 0 })).join("---\n");
 }
 
 // ---------------------------------------------------------------------------------------------
