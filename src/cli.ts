@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+/**
+ * brics-env: deploys the BriCS JupyterHub + Slurm environments with podman kube play.
+ * Exit codes: 0 success, 1 failure (including validation errors), 2 usage errors.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { ENV_NAMES, UnknownEnvironmentError } from "./plan/environments.js";
+import { repoRoot } from "./paths.js";
+import { checkDeployDir } from "./commands/check.js";
+import { parsePositiveInt, ReportedFailure, resolveDeployDir, resolveEnv, UsageError } from "./commands/common.js";
+import { doctorCommand } from "./commands/doctor.js";
+import { downCommand } from "./commands/down.js";
+import { initCommand } from "./commands/init.js";
+import { listCommand } from "./commands/list.js";
+import { logsCommand } from "./commands/logs.js";
+import { manifestCommand } from "./commands/manifest.js";
+import { resourcesCommand } from "./commands/resources.js";
+import { statusCommand } from "./commands/status.js";
+import { upCommand } from "./commands/up.js";
+
+const ENVS = ENV_NAMES.join(", ");
+
+const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a mirror, or a locally built equivalent)
+  BRICS_ENV_SLURM_BASE_IMAGE        base of the Slurm image
+  BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
+  BRICS_ENV_PIP_INDEX_URL           Python package index mirror used in image builds
+  BRICS_ENV_PYTHON_PACKAGES         directory of Python packages (source trees or wheels) installed
+                                    offline instead of from the index
+  BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL, BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL
+                                    where dev clones come from (a local path works)
+  JUPYTERUSER, JUPYTERUSER_UID, JUPYTERGROUP, JUPYTERGROUP_GID
+                                    owner of jupyterhub_root_<env> (default root 0:0)
+  SLURMUSER, SLURMUSER_UID, SLURMGROUP, SLURMGROUP_GID
+                                    owner of slurm_root_<env> (default slurm 64030:64030)`;
+
+const PODMAN_VARS = `  BRICS_ENV_PODMAN                  podman executable (default: podman on PATH)
+  CONTAINERS_CONF                   podman's containers.conf (see brics-env doctor)`;
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot(), "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("brics-env")
+    .description(
+      "Build and run the BriCS JupyterHub + Slurm environments as a podman pod (podman kube play).\n" +
+        `Environments: ${ENVS}.`,
+    )
+    .version(packageVersion())
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Typical use:
+  brics-env up dev_dummyauth              # init, check, resources, manifest, kube play, wait for the hub
+  brics-env down dev_dummyauth            # stop; volumes kept
+  brics-env down dev_dummyauth --force    # also remove volumes and Secrets
+
+Step by step (as the original scripts):
+  brics-env init <env> <deploy_dir>       # then edit <deploy_dir>/deploy-configmap.yaml
+  brics-env check <env> <deploy_dir>
+  brics-env resources <env>
+  brics-env manifest <env> <deploy_dir>
+  podman kube play --configmap <deploy_dir>/deploy-configmap.yaml <deploy_dir>/combined.yaml
+
+Exit codes: 0 success, 1 failure, 2 usage error. More: docs/commands.md.`,
+    );
+
+  program
+    .command("list")
+    .description("List the environments: what each runs and which files you provide.")
+    .option("--json", "print JSON (name, summary, stage, slurm, auth, ingress, pod, containers, images, volumes, userFiles)")
+    .addHelpText("after", "\nReads nothing; writes nothing.\n\nExamples:\n  brics-env list\n  brics-env list --json | jq -r '.[].name'")
+    .action((opts: { json?: boolean }) => listCommand(opts));
+
+  program
+    .command("init")
+    .description("Create a deploy directory with a commented deploy-configmap.yaml. Never overwrites a file.")
+    .argument("<env>", `environment (${ENVS})`)
+    .argument("[deploy_dir]", "deploy directory (default: deploy/<env> in the repository)")
+    .addHelpText(
+      "after",
+      `
+Writes <deploy_dir>/deploy-configmap.yaml (0600 for dummy-auth environments: it holds
+dummyAuthPassword, a random 48-character base64 password). An existing file is kept.
+Then prints what you must still add: placeholder values to edit and, for environments
+with external Slurm or Zenith, files such as ssh_client_key, ssh_known_hosts,
+ssh_zenith_client_key and zenith_client_config.yaml.
+
+Examples:
+  brics-env init dev_dummyauth
+  brics-env init prod /srv/brics/deploy`,
+    )
+    .action(async (envName: string, dir: string | undefined) => {
+      const env = resolveEnv(envName);
+      await initCommand(env, resolveDeployDir(env, dir));
+    });
+
+  program
+    .command("check")
+    .description("Validate a deploy directory for an environment; report every problem at once.")
+    .argument("<env>", `environment (${ENVS})`)
+    .argument("<deploy_dir>", "deploy directory")
+    .addHelpText(
+      "after",
+      `
+Reads deploy-configmap.yaml and the files the environment needs (SSH keys, ssh_known_hosts,
+zenith_client_config.yaml), and runs ssh-keygen -y on private keys to check that pairs match.
+Writes nothing. Each problem names the file, line, key, what is wrong and what is expected.
+Warnings are printed but do not fail. Exit 1 when there is an error.
+
+Environment:
+${IMAGE_VARS.split("\n").filter((l) => /USER|GROUP/.test(l)).join("\n")}
+
+Examples:
+  brics-env check dev_dummyauth deploy/dev_dummyauth`,
+    )
+    .action(async (envName: string, dir: string) => {
+      const env = resolveEnv(envName);
+      await checkDeployDir(env, resolveDeployDir(env, dir));
+    });
+
+  program
+    .command("resources")
+    .description("Clone dev repositories, build the images and create the volumes an environment needs.")
+    .argument("<env>", `environment (${ENVS})`)
+    .option("--no-build", "skip image builds (clones and volumes only)")
+    .addHelpText(
+      "after",
+      `
+Dev stage: clones bricsauthenticator into brics_jupyterhub/_dev_build_data/ and
+slurmspawner_wrappers into brics_slurm/_dev_build_data/ unless a clone is already there
+(your local changes are then built in). Copies BRICS_ENV_PYTHON_PACKAGES into
+<image>/_build_data/python_packages/ (created empty otherwise). Builds
+localhost/brics_jupyterhub and localhost/brics_slurm (:dev-latest for dev, :latest for prod)
+with pins from <image>/argfile.conf, showing build progress on stderr. Creates the volumes
+jupyterhub_root_<env> (and slurm_root_<env>) from volumes/<kind>/, owned as configured;
+an existing volume is kept, never refilled.
+
+Environment:
+${IMAGE_VARS}
+${PODMAN_VARS}
+
+Examples:
+  brics-env resources dev_dummyauth
+  BRICS_ENV_JUPYTERHUB_BASE_IMAGE=mirror.example.org/jupyterhub/jupyterhub:5.4.2 brics-env resources prod`,
+    )
+    .action(async (envName: string, opts: { build: boolean }) => {
+      await resourcesCommand(resolveEnv(envName), { build: opts.build });
+    });
+
+  program
+    .command("manifest")
+    .description("Write <deploy_dir>/combined.yaml (Secrets + Pod) for podman kube play.")
+    .argument("<env>", `environment (${ENVS})`)
+    .argument("<deploy_dir>", "deploy directory")
+    .option("--publish <ip:hostPort:containerPort>", "publish a hub container port (repeatable); replaces the default for that container port", collect)
+    .addHelpText(
+      "after",
+      `
+Validates the deploy directory first (as check; nothing is written on error). Generates the
+key pairs the environment makes itself when both halves are missing (ssh_client_key and
+ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
+private keys) atomically. Ports are published through the manifest (hostPort), which works on
+every podman version: 127.0.0.1:8000 for the proxy where there is no Zenith client, and the
+host/port of hubConnectUrl for the Hub API (8081) where Slurm is external.
+
+Environment:
+  BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
+
+Examples:
+  brics-env manifest dev_dummyauth deploy/dev_dummyauth
+  brics-env manifest prod /srv/brics/deploy --publish 10.0.0.5:8081:8081
+  podman kube play --configmap deploy/dev_dummyauth/deploy-configmap.yaml deploy/dev_dummyauth/combined.yaml`,
+    )
+    .action(async (envName: string, dir: string, opts: { publish?: string[] }) => {
+      const env = resolveEnv(envName);
+      await manifestCommand(env, resolveDeployDir(env, dir), opts.publish !== undefined ? { publish: opts.publish } : {});
+    });
+
+  program
+    .command("up")
+    .description("Bring an environment up: init (if needed), check, resources, manifest, kube play, wait for the hub.")
+    .argument("<env>", `environment (${ENVS})`)
+    .argument("[deploy_dir]", "deploy directory (default: deploy/<env> in the repository)")
+    .addOption(new Option("--timeout <seconds>", "how long to wait for the hub's health endpoint").default("300"))
+    .option("--publish <ip:hostPort:containerPort>", "as for manifest (repeatable)", collect)
+    .option("--no-build", "do not rebuild images (they must exist)")
+    .addHelpText(
+      "after",
+      `
+Runs init when <deploy_dir> has no deploy-configmap.yaml (environments needing your own files
+then stop at check, listing them). Plays <deploy_dir>/combined.yaml with
+--configmap <deploy_dir>/deploy-configmap.yaml, then polls
+http://127.0.0.1:8000<baseUrl>hub/health and prints the login URL (and, for dummy
+authentication, the user and where the password is). On timeout prints the last log lines of
+each container and exits 1, leaving the pod for inspection. If the pod is already running,
+says so and changes nothing. Volumes and keys are always kept.
+
+Environment: as for resources and manifest.
+${PODMAN_VARS}
+
+Examples:
+  brics-env up dev_dummyauth
+  brics-env up dev_realauth ~/brics/deploy --timeout 600`,
+    )
+    .action(async (envName: string, dir: string | undefined, opts: { timeout: string; publish?: string[]; build: boolean }) => {
+      const env = resolveEnv(envName);
+      await upCommand(env, resolveDeployDir(env, dir), {
+        timeoutSeconds: parsePositiveInt(opts.timeout, "--timeout"),
+        build: opts.build,
+        ...(opts.publish !== undefined ? { publish: opts.publish } : {}),
+      });
+    });
+
+  program
+    .command("down")
+    .description("Remove the environment's pod; with --force also its volumes and Secrets.")
+    .argument("<env>", `environment (${ENVS})`)
+    .argument("[deploy_dir]", "deploy directory (default: deploy/<env> in the repository)")
+    .option("--force", "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>) and Secrets: state is lost")
+    .addHelpText(
+      "after",
+      `
+Removes pod jupyterhub-slurm-<env> and its containers by name (combined.yaml is not needed).
+Without --force the volumes (the hub's database, logs, Slurm state) and the Secrets stay, and
+the next 'up' reuses them. With --force they are removed by name on every podman version
+(older podman's 'kube down --force' leaves some behind). Files in <deploy_dir> are never touched,
+except its .podman-play/ scratch directory.
+
+Examples:
+  brics-env down dev_dummyauth
+  brics-env down dev_dummyauth --force`,
+    )
+    .action(async (envName: string, dir: string | undefined, opts: { force?: boolean }) => {
+      const env = resolveEnv(envName);
+      await downCommand(env, resolveDeployDir(env, dir), { force: opts.force === true });
+    });
+
+  program
+    .command("status")
+    .description("Show the pod, containers, volumes and Secrets of one or every environment.")
+    .argument("[env]", `environment (${ENVS}); all when omitted`)
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json")
+    .action(async (envName: string | undefined, opts: { json?: boolean }) => {
+      await statusCommand(envName === undefined ? undefined : resolveEnv(envName), opts);
+    });
+
+  program
+    .command("logs")
+    .description("Print a container's log (default container: jupyterhub).")
+    .argument("<env>", `environment (${ENVS})`)
+    .argument("[container]", "jupyterhub, slurm or zenith-client (those the environment has)")
+    .option("--tail <n>", "only the last n lines")
+    .option("-f, --follow", "keep printing new lines")
+    .addHelpText(
+      "after",
+      "\nThe container is jupyterhub-slurm-<env>-<container> (podman logs). The hub also logs to\n/var/log/jupyterhub in the jupyterhub_root_<env> volume.\n\nExamples:\n  brics-env logs dev_dummyauth --tail 50\n  brics-env logs dev_dummyauth slurm -f",
+    )
+    .action(async (envName: string, container: string | undefined, opts: { tail?: string; follow?: boolean }) => {
+      const env = resolveEnv(envName);
+      await logsCommand(env, container, {
+        ...(opts.tail !== undefined ? { tail: parsePositiveInt(opts.tail, "--tail") } : {}),
+        follow: opts.follow === true,
+      });
+    });
+
+  program
+    .command("doctor")
+    .description("Check this machine: podman and its version quirks, a working runtime, ssh-keygen, git.")
+    .addHelpText(
+      "after",
+      `
+Runs a throwaway container from a local image when there is one (else asks podman info),
+lists which podman version workarounds brics-env applies, and explains the CONTAINERS_CONF
+fix when containers cannot start (crun on cgroups v1/hybrid hosts, refused ulimits).
+Exit 1 when something needed is missing or broken.
+
+Environment:
+${PODMAN_VARS}`,
+    )
+    .action(() => doctorCommand());
+
+  return program;
+}
+
+function errorExitCode(err: unknown): number {
+  if (err instanceof UsageError || err instanceof UnknownEnvironmentError) return 2;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  return 1;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (err) {
+    const code = errorExitCode(err);
+    // Commander has already printed its own message (usage errors, --help, --version).
+    if (err instanceof CommanderError) return code;
+    if (err instanceof ReportedFailure) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return code;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${message}\n`);
+    if (process.env["BRICS_ENV_DEBUG"] && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return code;
+  }
+}
+
+// `brics-env list | head` closes the pipe early; that is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,117 @@
+/**
+ * `brics-env resources`: what must exist before the pod can be played — dev clones, the python
+ * packages directory, images, and volumes filled from the repository's trees. Never destroys
+ * anything: existing clones and volumes are kept and said so.
+ */
+import { existsSync } from "node:fs";
+import { cp, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Environment } from "../plan/environments.js";
+import { imageBuilds, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
+import type { ImageName } from "../plan/names.js";
+import { volumesOf } from "../plan/volumes.js";
+import { cloneUnlessPresent } from "../effects/git.js";
+import { buildImage, ensureImage, volumeCreate, volumeExists, volumeImport } from "../effects/podman.js";
+import { volumeTarStream } from "../effects/volumeArchive.js";
+import { repoRoot } from "../paths.js";
+import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
+
+export const PYTHON_PACKAGES_VARIABLE = "BRICS_ENV_PYTHON_PACKAGES";
+
+const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
+  brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
+  brics_slurm: "BRICS_ENV_SLURM_BASE_IMAGE",
+};
+
+export interface ResourcesOptions {
+  /** Skip image builds (volumes and clones only); for tests and for re-creating volumes. */
+  readonly build?: boolean;
+}
+
+export async function planImageBuilds(env: Environment): Promise<ImageBuild[]> {
+  const root = repoRoot();
+  const argfiles: Partial<Record<ImageName, string>> = {};
+  for (const image of ["brics_jupyterhub", "brics_slurm"] as const) {
+    const file = join(root, image, "argfile.conf");
+    if (existsSync(file)) argfiles[image] = await readFile(file, "utf8");
+  }
+  return imageBuilds(env, { argfiles, variables: variables() });
+}
+
+/**
+ * Mirrors BRICS_ENV_PYTHON_PACKAGES into the image's `_build_data/python_packages` (the directory
+ * always exists, empty when the variable is unset, so the Containerfile can always COPY it).
+ */
+async function preparePythonPackages(contextDir: string, out: Output): Promise<void> {
+  const dest = join(contextDir, "_build_data", "python_packages");
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(dest, { recursive: true });
+  const source = process.env[PYTHON_PACKAGES_VARIABLE];
+  if (source === undefined || source === "") return;
+  const st = await stat(source).catch(() => undefined);
+  if (st === undefined || !st.isDirectory()) {
+    throw new UsageError(`${PYTHON_PACKAGES_VARIABLE}=${source} is not a directory`);
+  }
+  for (const entry of await readdir(source)) await cp(join(source, entry), join(dest, entry), { recursive: true });
+  out.say(`copied python packages from ${source} into ${displayPath(dest)}`);
+}
+
+export async function resourcesCommand(env: Environment, opts: ResourcesOptions = {}, out: Output = consoleOutput): Promise<void> {
+  const root = repoRoot();
+  const builds = await planImageBuilds(env);
+  const volumes = volumesOf(env, variables());
+
+  for (const build of builds) {
+    const contextDir = join(root, build.contextDir);
+    for (const repo of build.devRepos) {
+      const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir: join(root, repo.dest), urlOverrideVar: repo.urlVariable });
+      out.say(
+        result.kind === "kept"
+          ? `kept existing clone at ${displayPath(result.dir)} (local changes are built in)`
+          : `cloned ${repo.url} at ${repo.ref} into ${displayPath(result.dir)}`,
+      );
+    }
+    await preparePythonPackages(contextDir, out);
+    if (opts.build === false) continue;
+    const base = build.buildArgs["BASE_IMAGE"];
+    if (base !== undefined && base !== "") {
+      const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image]);
+      if (how === "pulled") out.say(`pulled base image ${base}`);
+    }
+    out.progress(`building ${build.tag} (${build.target}) from ${displayPath(join(root, build.containerfile))} ...`);
+    const started = Date.now();
+    await buildImage({
+      containerfile: join(root, build.containerfile),
+      context: contextDir,
+      tag: build.tag,
+      target: build.target,
+      buildArgs: build.buildArgs,
+      onLine: (line) => out.progress(`  [${build.image}] ${line}`),
+    });
+    out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+
+  if (env.ingress === "zenith" && opts.build !== false) {
+    const ref = zenithClientImage(variables());
+    const how = await ensureImage(ref, ZENITH_CLIENT_IMAGE_VARIABLE);
+    out.say(how === "pulled" ? `pulled ${ref}` : `image ${ref} present`);
+  }
+
+  for (const v of volumes) {
+    if (await volumeExists(v.name)) {
+      out.say(`kept existing volume ${v.name} (remove it with 'brics-env down ${env.name} --force' to start from the initial contents)`);
+      continue;
+    }
+    const source = join(root, v.sourceDir);
+    if (!existsSync(source)) throw new Error(`initial contents for volume ${v.name} not found at ${source}`);
+    await volumeCreate(v.name, { "org.brics-env.environment": env.name });
+    try {
+      await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }));
+    } catch (err) {
+      // A volume left empty would be "kept" by the next run; remove it so a retry fills it.
+      await import("../effects/podman.js").then((p) => p.volumeRm(v.name, true)).catch(() => undefined);
+      throw err;
+    }
+    out.say(`created volume ${v.name} from ${v.sourceDir} (owner ${v.owner.user}:${v.owner.group}, ${v.owner.uid}:${v.owner.gid})`);
+  }
+}

@@ -1,0 +1,49 @@
+/** `brics-env status`: what podman holds for each environment. */
+import { ENVIRONMENTS, type Environment } from "../plan/environments.js";
+import { podmanObjectsOf } from "../plan/manifest.js";
+import { podInspect, ps, secretLs, volumeLs } from "../effects/podman.js";
+import { consoleOutput, type Output } from "./common.js";
+
+export interface EnvStatus {
+  readonly env: string;
+  readonly pod: { name: string; state: string } | null;
+  readonly containers: Array<{ name: string; state: string; status: string; image: string }>;
+  readonly volumes: Array<{ name: string; exists: boolean }>;
+  readonly secrets: Array<{ name: string; exists: boolean }>;
+}
+
+export async function statusOf(env: Environment, allVolumes: readonly string[], allSecrets: readonly string[]): Promise<EnvStatus> {
+  const objects = podmanObjectsOf(env);
+  const pod = await podInspect(objects.pod);
+  const containers = pod === undefined ? [] : (await ps(objects.pod)).map((c) => ({ name: c.name, state: c.state, status: c.status, image: c.image }));
+  const dataVolumes = objects.volumes.filter((v) => !objects.secrets.includes(v));
+  return {
+    env: env.name,
+    pod: pod === undefined ? null : { name: pod.name, state: pod.state },
+    containers,
+    volumes: dataVolumes.map((name) => ({ name, exists: allVolumes.includes(name) })),
+    secrets: objects.secrets.map((name) => ({ name, exists: allSecrets.includes(name) })),
+  };
+}
+
+export async function statusCommand(env: Environment | undefined, opts: { json?: boolean }, out: Output = consoleOutput): Promise<void> {
+  const [volumes, secrets] = await Promise.all([volumeLs(), secretLs()]);
+  const envs = env === undefined ? ENVIRONMENTS : [env];
+  const statuses: EnvStatus[] = [];
+  for (const e of envs) statuses.push(await statusOf(e, volumes, secrets));
+  if (opts.json) {
+    out.say(JSON.stringify(env === undefined ? statuses : statuses[0], null, 2));
+    return;
+  }
+  for (const s of statuses) {
+    const anything = s.pod !== null || s.volumes.some((v) => v.exists) || s.secrets.some((x) => x.exists);
+    if (env === undefined && !anything) {
+      out.say(`${s.env}: not deployed`);
+      continue;
+    }
+    out.say(`${s.env}: pod ${s.pod === null ? "absent" : `${s.pod.name} ${s.pod.state}`}`);
+    for (const c of s.containers) out.say(`    container ${c.name}: ${c.status || c.state}`);
+    for (const v of s.volumes) out.say(`    volume ${v.name}: ${v.exists ? "present" : "absent"}`);
+    for (const x of s.secrets) out.say(`    Secret ${x.name}: ${x.exists ? "present" : "absent"}`);
+  }
+}

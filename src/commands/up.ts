@@ -1,0 +1,114 @@
+/**
+ * `brics-env up`: everything from an empty deploy directory to a hub answering on its health
+ * endpoint — init (when there is no ConfigMap), check, resources, manifest, kube play, wait.
+ * A running pod is left alone; volumes are never recreated.
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { containersOf, type Environment } from "../plan/environments.js";
+import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
+import { DEPLOY_CONFIGMAP_FILE, podmanContainerName, podName } from "../plan/names.js";
+import { readDeployConfigValues } from "../plan/validate.js";
+import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
+import { containerLogs, kubePlay, podInspect, podRm } from "../effects/podman.js";
+import { checkDeployDir } from "./check.js";
+import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
+import { playWorkDir } from "./down.js";
+import { initCommand } from "./init.js";
+import { manifestCommand } from "./manifest.js";
+import { resourcesCommand } from "./resources.js";
+
+export interface UpOptions {
+  readonly timeoutSeconds: number;
+  readonly publish?: readonly string[];
+  /** Skip image builds (when the images are known to be current). */
+  readonly build?: boolean;
+}
+
+/** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
+function proxyAddress(env: Environment, config: Record<string, string>, publish: readonly string[] | undefined) {
+  const ports = publishedPorts(env, {
+    ...(config["hubConnectUrl"] !== undefined ? { hubConnectUrl: config["hubConnectUrl"] } : {}),
+    ...(publish !== undefined ? { publish } : {}),
+  });
+  const proxy = ports.find((p) => p.containerPort === PROXY_PORT);
+  if (proxy === undefined) return undefined;
+  const host = proxy.hostIP === "0.0.0.0" || proxy.hostIP === "::" ? "127.0.0.1" : proxy.hostIP;
+  return { host: host.includes(":") ? `[${host}]` : host, port: proxy.hostPort };
+}
+
+function joinBase(baseUrl: string | undefined, path: string): string {
+  const base = `/${(baseUrl ?? "/").replace(/^\/+|\/+$/g, "")}/`.replace(/^\/\/$/, "/");
+  return `${base}${path}`;
+}
+
+export async function upCommand(env: Environment, dir: string, opts: UpOptions, out: Output = consoleOutput): Promise<void> {
+  const pod = podName(env.name);
+  const existing = await podInspect(pod);
+  if (existing !== undefined && existing.state === "Running") {
+    out.say(`pod ${pod} is already running; nothing changed (brics-env status ${env.name}; brics-env down ${env.name} to stop it)`);
+    return;
+  }
+  if (!existsSync(join(dir, DEPLOY_CONFIGMAP_FILE))) {
+    out.say(`no ${DEPLOY_CONFIGMAP_FILE} in ${displayPath(dir)}: running init first`);
+    await initCommand(env, dir, out);
+  }
+  await checkDeployDir(env, dir, out);
+  await resourcesCommand(env, { build: opts.build !== false }, out);
+  const manifest = await manifestCommand(env, dir, opts.publish !== undefined ? { publish: opts.publish } : {}, out);
+
+  if (existing !== undefined) {
+    // A pod that exists but is not running (exited, degraded, created) would block kube play; its
+    // volumes are separate and stay.
+    out.say(`pod ${pod} exists in state ${existing.state}; replacing it (volumes are kept)`);
+    await podRm(pod);
+  }
+  const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
+  const played = await kubePlay(manifest, { workDir: playWorkDir(dir), configmaps: [configMap], onLine: (l) => out.progress(`  ${l}`) });
+  for (const n of played.notes) out.progress(n);
+  out.say(`started pod ${pod}`);
+
+  const config = readDeployConfigValues(await readFile(configMap, "utf8")) ?? {};
+  const address = proxyAddress(env, config, opts.publish);
+  const timeoutMs = opts.timeoutSeconds * 1000;
+  const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
+
+  if (address === undefined) {
+    out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
+    out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
+    return;
+  }
+  const url = healthUrl(config["baseUrl"] ?? "/", address.port, address.host);
+  out.progress(`waiting up to ${opts.timeoutSeconds} s for ${url} ...`);
+  const result = await waitForHealth(url, {
+    timeoutMs,
+    onProgress: (waited, last) => out.progress(`  still waiting (${Math.round(waited / 1000)} s, last: ${last})`),
+    abortCheck: async () => {
+      const state = await podInspect(pod);
+      if (state === undefined) return `pod ${pod} disappeared`;
+      return undefined;
+    },
+  });
+  if (!result.ok) {
+    out.say(`the hub did not answer ${url} within ${opts.timeoutSeconds} s (${result.aborted ?? `last: ${result.last}`})`);
+    const state = await podInspect(pod);
+    for (const c of containers) {
+      const cs = state?.containers.find((x) => x.name === c);
+      out.say(`--- last log lines of ${c} (${cs?.state ?? "absent"}) ---`);
+      out.say((await containerLogs(c, 30).catch((e: Error) => e.message)).trimEnd());
+    }
+    out.say(`the pod is left as it is for inspection; 'brics-env down ${env.name}' removes it`);
+    throw new ReportedFailure("the hub did not become healthy");
+  }
+  out.say(`hub healthy after ${Math.round(result.waitedMs / 1000)} s`);
+  out.say(`log in at http://${address.host}:${address.port}${joinBase(config["baseUrl"], "hub/login")}`);
+  if (env.auth === "dummy") {
+    const firstUser = (config["devUsers"] ?? "").trim().split(/\s+/)[0] ?? "";
+    const user = firstUser.split(".")[0] ?? firstUser;
+    out.say(`  user: ${user || "(first of devUsers)"} (the dummy authenticator logs everyone in as the first of devUsers)`);
+    out.say(`  password: the value of dummyAuthPassword in ${displayPath(configMap)}`);
+  } else {
+    out.say(`  requests must carry a valid identity token (X-Auth-Id-Token), e.g. through a Zenith tunnel`);
+  }
+}
