@@ -52,6 +52,15 @@ describe("validateDeployDir", () => {
     assert.match(errorsOf(run("dev_dummyauth", { text: two }))[0]!.message, /2 YAML documents/);
   });
 
+  it("reports duplicate keys with their line, and an empty file", () => {
+    const text = configMapText(goodValuesFor(getEnvironment("dev_dummyauth")), { logLevel: '"DEBUG"' });
+    const ps = errorsOf(run("dev_dummyauth", { text }));
+    assert.equal(ps.length, 1);
+    assert.match(ps[0]!.message, /not valid YAML/);
+    assert.equal(ps[0]!.line, 15);
+    assert.match(errorsOf(run("dev_dummyauth", { text: "" }))[0]!.message, /0 YAML documents/);
+  });
+
   it("accepts immutable: true and the spec's leading document marker", () => {
     const text = "---\n" + configMapText(goodValuesFor(getEnvironment("dev_dummyauth"))) + "immutable: true\n";
     assert.deepEqual(run("dev_dummyauth", { text }), []);
