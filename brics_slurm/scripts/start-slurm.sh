@@ -1,7 +1,7 @@
 #!/bin/bash
 # Container entry point of the Slurm image: starts the base image's daemons (munge, slurmctld,
 # slurmd via /etc/startup.sh), makes the mounted ssh keys acceptable to sshd, creates the dev users
-# (dev stage only), starts sshd, then stays in the foreground streaming the logs. It exits non-zero
+# (dev stage only), starts sshd (sshd-control), then stays in the foreground streaming the logs. It exits non-zero
 # as soon as one of the daemons dies, so podman shows the container as failed instead of a pod that
 # looks alive but cannot run jobs.
 set -euo pipefail
@@ -9,6 +9,7 @@ set -euo pipefail
 SPAWNER_USER=jupyterspawner
 SPAWNER_SSH_DIR=/home/$SPAWNER_USER/.ssh
 SSHD_LOG=/var/log/sshd.log
+SSHD_STOPPED_MARKER=/run/brics-sshd-stopped
 CREATE_DEV_USERS=/usr/local/sbin/create-dev-users
 DAEMONS=(munged slurmctld slurmd sshd)
 
@@ -70,23 +71,7 @@ if [[ -x $CREATE_DEV_USERS ]]; then
   "$CREATE_DEV_USERS"
 fi
 
-mkdir -p /run/sshd
-touch "$SSHD_LOG"
-# sshd must be started by absolute path (it re-executes itself).
-sshd_bin=$(command -v sshd || true)
-if [[ -z $sshd_bin ]]; then
-  for candidate in /usr/sbin/sshd /usr/local/sbin/sshd; do
-    if [[ -x $candidate ]]; then
-      sshd_bin=$candidate
-      break
-    fi
-  done
-fi
-[[ -n $sshd_bin ]] || {
-  log "sshd not found"
-  exit 1
-}
-"$sshd_bin" -E "$SSHD_LOG"
+/usr/local/sbin/sshd-control start
 
 logs=()
 for f in /var/log/slurmctld.log /var/log/slurmd.log "$SSHD_LOG"; do
@@ -100,6 +85,9 @@ tail_pid=$!
 log "ready"
 while true; do
   for daemon in "${DAEMONS[@]}"; do
+    if [[ $daemon == sshd && -e $SSHD_STOPPED_MARKER ]]; then
+      continue # stopped on purpose with `sshd-control stop`
+    fi
     if ! running "$daemon"; then
       log "$daemon is not running; exiting"
       kill "$tail_pid" 2>/dev/null || true

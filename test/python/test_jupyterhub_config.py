@@ -45,7 +45,7 @@ def test_config_loads_for_every_environment(loader, name):
         assert ba.invalid_jwt_logout is True
         assert ba.logout_redirect_url == "/_oidc/sign_out?rd=%2F"
     script = sp.batch_script
-    assert ("--get-user-env" in script) == (slurm == "external")
+    assert "#SBATCH --get-user-env\n" in script
     assert ("--gpus" in script) == (slurm == "external")
 
 

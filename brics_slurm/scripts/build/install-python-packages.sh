@@ -82,12 +82,20 @@ case "$mode" in
     [ $# -eq 2 ] || die "usage: $0 base <python> <packages_dir> <requirement>"
     packages_dir=$1
     requirement=$2
-    # Dot-files (.keep) are skipped by the glob.
+    # Installable entries only: wheels, sdists, and source trees (pyproject.toml or setup.py).
+    # Anything else (.keep, READMEs, tests next to the trees) is ignored; dot-files never match the glob.
     set --
     for entry in "$packages_dir"/*; do
-      if [ -e "$entry" ]; then
-        set -- "$@" "$entry"
-      fi
+      case "$entry" in
+        *.whl | *.tar.gz | *.zip) [ -f "$entry" ] && set -- "$@" "$entry" ;;
+        *)
+          if [ -f "$entry/pyproject.toml" ] || [ -f "$entry/setup.py" ]; then
+            set -- "$@" "$entry"
+          elif [ -e "$entry" ]; then
+            echo "install-python-packages: ignoring $entry (not a wheel, sdist or source tree)"
+          fi
+          ;;
+      esac
     done
     if [ $# -gt 0 ]; then
       echo "install-python-packages: installing from $packages_dir (offline): $*"

@@ -282,21 +282,20 @@ STATE_UNKNOWN_RE = (
 
 
 def batch_script(slurm):
-    """The job script. In the pod's single-node Slurm there are no GPUs, and --get-user-env makes
-    Slurm 24.11's slurmd need CAP_SYS_ADMIN in a container, so both are production-only; the dev
-    users' login environment has nothing --get-user-env would add."""
+    """The job script. The pod's single-node Slurm has no GPUs, so --gpus is production-only.
+
+    Note: an --export list without ALL makes Slurm load the user's login environment on the node
+    (as --get-user-env does), which Slurm 24.11's slurmd does in a new namespace: a containerised
+    Slurm on 24.11 needs CAP_SYS_ADMIN for any job spawned here.
+    """
     external = slurm == "external"
-    lines = [
-        "#!/bin/bash",
-        "#SBATCH --output={{homedir}}/jupyterhub_slurmspawner_%j.log",
-        "#SBATCH --job-name=spawner-jupyterhub",
-        "#SBATCH --chdir={{homedir}}",
-        "#SBATCH --export={{keepvars}}",
-    ]
-    if external:
-        lines.append("#SBATCH --get-user-env")
-    body = "\n".join(lines) + "\n"
-    body += (
+    body = (
+        "#!/bin/bash\n"
+        "#SBATCH --output={{homedir}}/jupyterhub_slurmspawner_%j.log\n"
+        "#SBATCH --job-name=spawner-jupyterhub\n"
+        "#SBATCH --chdir={{homedir}}\n"
+        "#SBATCH --export={{keepvars}}\n"
+        "#SBATCH --get-user-env\n"
         "{% if partition %}#SBATCH --partition={{partition}}\n{% endif %}"
         "{% if runtime %}#SBATCH --time={{runtime}}\n{% endif %}"
         "{% if memory %}#SBATCH --mem={{memory}}\n{% endif %}"
