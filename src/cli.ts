@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ENV_NAMES, UnknownEnvironmentError } from "./plan/environments.js";
+import { ManifestInputError, parsePublish } from "./plan/manifest.js";
 import { repoRoot } from "./paths.js";
+import { registerBootstrapBases } from "./commands/bootstrap.js";
 import { checkDeployDir } from "./commands/check.js";
 import { parsePositiveInt, ReportedFailure, resolveDeployDir, resolveEnv, UsageError } from "./commands/common.js";
 import { doctorCommand } from "./commands/doctor.js";
@@ -48,6 +50,18 @@ function packageVersion(): string {
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** Rejects a malformed --publish before anything runs (a usage error, exit 2). */
+function checkPublish(entries: readonly string[] | undefined): void {
+  for (const e of entries ?? []) {
+    try {
+      parsePublish(e);
+    } catch (err) {
+      if (err instanceof ManifestInputError) throw new UsageError(`--publish: ${err.message}`);
+      throw err;
+    }
+  }
 }
 
 export function buildProgram(): Command {
@@ -187,6 +201,7 @@ Examples:
     )
     .action(async (envName: string, dir: string, opts: { publish?: string[] }) => {
       const env = resolveEnv(envName);
+      checkPublish(opts.publish);
       await manifestCommand(env, resolveDeployDir(env, dir), opts.publish !== undefined ? { publish: opts.publish } : {});
     });
 
@@ -218,6 +233,7 @@ Examples:
     )
     .action(async (envName: string, dir: string | undefined, opts: { timeout: string; publish?: string[]; build: boolean }) => {
       const env = resolveEnv(envName);
+      checkPublish(opts.publish);
       await upCommand(env, resolveDeployDir(env, dir), {
         timeoutSeconds: parsePositiveInt(opts.timeout, "--timeout"),
         build: opts.build,
@@ -278,6 +294,8 @@ Examples:
       });
     });
 
+  registerBootstrapBases(program);
+
   program
     .command("doctor")
     .description("Check this machine: podman and its version quirks, a working runtime, ssh-keygen, git.")
@@ -309,7 +327,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const c of program.commands) c.exitOverride();
   try {
     await program.parseAsync([...argv], { from: "user" });
-    return 0;
+    // A command may have set an exit code without throwing.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     const code = errorExitCode(err);
     // Commander has already printed its own message (usage errors, --help, --version).
