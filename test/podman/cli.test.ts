@@ -1,0 +1,149 @@
+/** The compiled CLI as a user runs it: exit codes, messages, files written. */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runAllowFailure } from "../../src/effects/exec.js";
+import { ENV_NAMES } from "../../src/plan/environments.js";
+import { repoRoot } from "../../src/paths.js";
+
+const cli = join(repoRoot(), "dist", "src", "cli.js");
+let dir: string;
+
+async function brics(...args: string[]) {
+  return runAllowFailure(process.execPath, [cli, ...args], { env: { BRICS_ENV_DEBUG: "" } });
+}
+
+function noStackTrace(text: string): void {
+  assert.doesNotMatch(text, /^\s+at .+:\d+:\d+\)?$/m, `unexpected stack trace:\n${text}`);
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "brics-env-test-cli-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("brics-env list", () => {
+  test("names every environment", async () => {
+    const r = await brics("list");
+    assert.equal(r.exitCode, 0);
+    for (const name of ENV_NAMES) assert.match(r.stdout, new RegExp(`^${name}$`, "m"));
+  });
+  test("--json is machine-readable", async () => {
+    const r = await brics("list", "--json");
+    assert.equal(r.exitCode, 0);
+    const parsed = JSON.parse(r.stdout) as Array<{ name: string; containers: string[] }>;
+    assert.deepEqual(parsed.map((e) => e.name), [...ENV_NAMES]);
+    assert.deepEqual(parsed.find((e) => e.name === "prod")?.containers, ["jupyterhub", "zenith-client"]);
+  });
+});
+
+describe("usage errors exit 2 without a stack trace", () => {
+  for (const args of [["bogus"], ["init", "no_such_env", "x"], ["check", "dev_dummyauth"], ["up", "dev_dummyauth", "--timeout", "soon"], ["manifest", "dev_dummyauth", "x", "--publish", "8000"], ["logs", "dev_dummyauth", "--tail", "-3"]]) {
+    test(args.join(" "), async () => {
+      const r = await brics(...args);
+      assert.equal(r.exitCode, 2, r.stderr);
+      assert.match(r.stderr, /error/);
+      noStackTrace(r.stderr);
+    });
+  }
+  test("an unknown environment lists the valid ones", async () => {
+    const r = await brics("check", "dev", dir);
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /unknown environment 'dev'; expected one of: dev_dummyauth, .*prod/);
+  });
+});
+
+describe("--help answers real questions", () => {
+  for (const cmd of ["list", "init", "check", "resources", "manifest", "up", "down", "status", "logs", "doctor"]) {
+    test(cmd, async () => {
+      const r = await brics(cmd, "--help");
+      assert.equal(r.exitCode, 0);
+      assert.match(r.stdout, new RegExp(`Usage: brics-env ${cmd}`));
+      if (cmd !== "status" && cmd !== "list") assert.match(r.stdout, /Examples:|Environment:/);
+    });
+  }
+});
+
+describe("init, check, manifest on a dev_dummyauth deploy directory", () => {
+  test("init writes a ConfigMap with a random password, 0600, and never overwrites", async () => {
+    const d = join(dir, "dummy");
+    const r = await brics("init", "dev_dummyauth", d);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const file = join(d, "deploy-configmap.yaml");
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const text = await readFile(file, "utf8");
+    const m = /dummyAuthPassword:\s*"?([A-Za-z0-9+/=]+)"?/.exec(text);
+    assert.ok(m, "dummyAuthPassword is set");
+    assert.equal(m[1]!.length, 48);
+    const again = await brics("init", "dev_dummyauth", d);
+    assert.equal(again.exitCode, 0);
+    assert.match(again.stdout, /kept existing/);
+    assert.equal(await readFile(file, "utf8"), text);
+    const other = await brics("init", "dev_dummyauth", join(dir, "dummy2"));
+    const text2 = await readFile(join(dir, "dummy2", "deploy-configmap.yaml"), "utf8");
+    assert.equal(other.exitCode, 0);
+    assert.notEqual(/dummyAuthPassword:\s*"?([^"\n]+)/.exec(text2)?.[1], m[1], "passwords differ between runs");
+  });
+
+  test("check passes on what init wrote", async () => {
+    const r = await brics("check", "dev_dummyauth", join(dir, "dummy"));
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /ok for dev_dummyauth/);
+  });
+
+  test("manifest generates keys once and writes combined.yaml 0600", async () => {
+    const d = join(dir, "dummy");
+    const r = await brics("manifest", "dev_dummyauth", d);
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /generated key pair .*ssh_client_key/);
+    assert.match(r.stdout, /generated key pair .*ssh_host_key/);
+    for (const f of ["ssh_client_key", "ssh_host_key", "combined.yaml"]) assert.equal((await stat(join(d, f))).mode & 0o777, 0o600, f);
+    const key = await readFile(join(d, "ssh_client_key"), "utf8");
+    const manifest = await readFile(join(d, "combined.yaml"), "utf8");
+    assert.match(manifest, /kind: Pod/);
+    const again = await brics("manifest", "dev_dummyauth", d);
+    assert.equal(again.exitCode, 0);
+    assert.match(again.stdout, /kept existing key pair .*ssh_client_key/);
+    assert.equal(await readFile(join(d, "ssh_client_key"), "utf8"), key);
+    assert.equal(await readFile(join(d, "combined.yaml"), "utf8"), manifest, "re-running changes nothing");
+  });
+});
+
+describe("bad deploy directories", () => {
+  test("prod straight after init: every missing file and placeholder at once, exit 1", async () => {
+    const d = join(dir, "prod");
+    const init = await brics("init", "prod", d);
+    assert.equal(init.exitCode, 0);
+    assert.match(init.stdout, /ssh_known_hosts/);
+    assert.match(init.stdout, /zenith_client_config\.yaml/);
+    const r = await brics("check", "prod", d);
+    assert.equal(r.exitCode, 1);
+    for (const f of ["ssh_client_key", "ssh_known_hosts", "ssh_zenith_client_key", "zenith_client_config.yaml", "deploy-configmap.yaml"]) {
+      assert.match(r.stdout, new RegExp(`error: .*${f.replace(".", "\\.")}`), f);
+    }
+    noStackTrace(r.stdout + r.stderr);
+  });
+
+  test("manifest refuses to write anything for a broken directory", async () => {
+    const d = join(dir, "broken");
+    await brics("init", "dev_realauth", d);
+    await writeFile(join(d, "deploy-configmap.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deploy-config}\ndata:\n  logLevel: LOUD\n  baseUrl: [\n");
+    const r = await brics("manifest", "dev_realauth", d);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stdout, /deploy-configmap\.yaml.*not valid YAML/);
+    assert.equal(existsSync(join(d, "combined.yaml")), false);
+    assert.equal(existsSync(join(d, "ssh_client_key")), false);
+    noStackTrace(r.stdout + r.stderr);
+  });
+
+  test("a missing deploy directory is a usage error that says how to make it", async () => {
+    const r = await brics("check", "dev_dummyauth", join(dir, "nope"));
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /brics-env init dev_dummyauth/);
+  });
+});
