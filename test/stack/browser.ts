@@ -1,3 +1,5 @@
+import { request } from "node:http";
+
 /**
  * Just enough of a browser for JupyterHub: a cookie jar, redirects followed by hand (so cookies
  * set on the way are kept, as the OAuth hand-off between hub and user server needs), forms
@@ -9,6 +11,36 @@ export interface Page {
   readonly url: string;
   readonly body: string;
   readonly headers: Headers;
+}
+
+/**
+ * node:http rather than fetch: fetch sends `Sec-Fetch-Mode: cors`, and JupyterHub (>= 4.1) sets no
+ * `_xsrf` cookie for requests that do not look like a browser's navigation.
+ */
+function httpRequest(
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<{ status: number; headers: Headers; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) h.append(k, one);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks).toString("utf8") });
+      });
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }
 
 interface Cookie {
@@ -42,7 +74,7 @@ export class Browser {
       .join("; ");
   }
 
-  private remember(res: Response, requestPath: string): void {
+  private remember(res: { headers: Headers }, requestPath: string): void {
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(";");
       if (pair === undefined) continue;
@@ -67,18 +99,12 @@ export class Browser {
   /** One request, no redirect following. */
   async raw(method: string, url: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Page> {
     const target = new URL(url, this.origin);
-    const headers: Record<string, string> = { ...init.headers };
+    const headers: Record<string, string> = { "Sec-Fetch-Mode": "navigate", ...init.headers };
     const cookie = this.cookieHeader(target.pathname);
     if (cookie !== "") headers["Cookie"] = cookie;
-    const res = await fetch(target, {
-      method,
-      headers,
-      redirect: "manual",
-      signal: AbortSignal.timeout(30_000),
-      ...(init.body !== undefined ? { body: init.body } : {}),
-    });
+    const res = await httpRequest(method, target, headers, init.body);
     this.remember(res, target.pathname);
-    return { status: res.status, url: target.toString(), body: await res.text(), headers: res.headers };
+    return { status: res.status, url: target.toString(), body: res.body, headers: res.headers };
   }
 
   /** A request whose redirects are followed (GET after the first hop), as a browser does. */

@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { repoRoot } from "../../src/paths.js";
+import { planImageBuilds } from "../../src/commands/resources.js";
+import { getEnvironment } from "../../src/plan/environments.js";
 
 /** What `brics-env` needs at run time, relative to the package root. */
 const PACKAGE_ENTRIES = ["package.json", "dist", "brics_jupyterhub", "brics_slurm", "volumes", "examples", "bases"];
@@ -48,8 +50,11 @@ function git(cwd: string, ...args: string[]): void {
   });
 }
 
-/** A git repository holding `tree`, committed, so `git clone <path>` gives the tree back. */
-function gitRepoFrom(tree: string, dest: string): string {
+/**
+ * A git repository holding `tree`, committed and tagged with the ref the product checks out,
+ * so `git clone --branch <ref> <path>` gives the tree back.
+ */
+function gitRepoFrom(tree: string, dest: string, ref: string): string {
   cpSync(tree, dest, {
     recursive: true,
     filter: (src) => !["__pycache__", ".git", "build"].includes(basename(src)) && !src.endsWith(".egg-info"),
@@ -57,6 +62,7 @@ function gitRepoFrom(tree: string, dest: string): string {
   git(dest, "init", "-q", "-b", "main");
   git(dest, "add", "-A");
   git(dest, "commit", "-q", "-m", "stack test fixture");
+  if (ref !== "main") git(dest, "tag", ref);
   return dest;
 }
 
@@ -72,7 +78,32 @@ function findTree(dir: string, name: string): string | undefined {
   return undefined;
 }
 
-export function makeWorkspace(): Workspace {
+/**
+ * A directory holding only what pip can install from `source` (source trees with a pyproject.toml
+ * or setup.py, wheels, sdists): the fixtures directory also holds the stand-ins' own tests.
+ */
+function installables(source: string, dest: string): string {
+  mkdirSync(dest);
+  for (const entry of readdirSync(source)) {
+    const path = join(source, entry);
+    const isTree = statSync(path).isDirectory() && ["pyproject.toml", "setup.py"].some((f) => existsSync(join(path, f)));
+    if (isTree || /\.(whl|tar\.gz|zip)$/.test(entry)) {
+      cpSync(path, join(dest, entry), { recursive: true, filter: (p) => basename(p) !== "__pycache__" });
+    }
+  }
+  return dest;
+}
+
+/** The tag or branch `brics-env resources` clones for each dev repository (the image's pin). */
+async function devRepoRefs(): Promise<Map<string, string>> {
+  const refs = new Map<string, string>();
+  for (const build of await planImageBuilds(getEnvironment("dev_dummyauth"))) {
+    for (const repo of build.devRepos) refs.set(repo.name, repo.ref);
+  }
+  return refs;
+}
+
+export async function makeWorkspace(): Promise<Workspace> {
   const root = repoRoot();
   const dir = mkdtempSync(join(tmpdir(), "brics-env-stack-"));
   const pkg = join(dir, "pkg");
@@ -98,7 +129,8 @@ export function makeWorkspace(): Workspace {
   const pythonPackages = real !== undefined && real !== "" ? real : join(root, "test", "fixtures", "python_packages");
   if (!existsSync(pythonPackages)) throw new Error(`Python packages directory ${pythonPackages} does not exist`);
 
-  const env: NodeJS.ProcessEnv = { ...process.env, BRICS_ENV_PYTHON_PACKAGES: pythonPackages };
+  const env: NodeJS.ProcessEnv = { ...process.env, BRICS_ENV_PYTHON_PACKAGES: installables(pythonPackages, join(dir, "python_packages")) };
+  const refs = await devRepoRefs();
   const repos = join(dir, "repos");
   mkdirSync(repos);
   for (const repo of DEV_REPOS) {
@@ -108,7 +140,7 @@ export function makeWorkspace(): Workspace {
         `${pythonPackages} has no source tree for ${repo.name}: the dev stage reinstalls it from a clone, so a tree is needed`,
       );
     }
-    env[repo.envVar] = existsSync(join(tree, ".git")) ? tree : gitRepoFrom(tree, join(repos, repo.name));
+    env[repo.envVar] = existsSync(join(tree, ".git")) ? tree : gitRepoFrom(tree, join(repos, repo.name), refs.get(repo.name) ?? "main");
   }
 
   return {
