@@ -1,7 +1,7 @@
 /** `brics-env status`: what podman holds for each environment. */
 import { ENVIRONMENTS, type Environment } from "../plan/environments.js";
 import { podmanObjectsOf } from "../plan/manifest.js";
-import { podInspect, ps, secretLs, volumeLs } from "../effects/podman.js";
+import { podInspect, podmanInfo, ps, secretLs, volumeLs } from "../effects/podman.js";
 import { consoleOutput, type Output } from "./common.js";
 
 export interface EnvStatus {
@@ -27,7 +27,9 @@ export async function statusOf(env: Environment, allVolumes: readonly string[], 
 }
 
 export async function statusCommand(env: Environment | undefined, opts: { json?: boolean }, out: Output = consoleOutput): Promise<void> {
-  const [volumes, secrets] = await Promise.all([volumeLs(), secretLs()]);
+  const [volumes, secrets, info] = await Promise.all([volumeLs(), secretLs(), podmanInfo()]);
+  // Old podman cannot mount Secrets correctly, so brics-env mounts their keys as files instead.
+  const secretsAsFiles = !info.quirks.secretVolumesWork;
   const envs = env === undefined ? ENVIRONMENTS : [env];
   const statuses: EnvStatus[] = [];
   for (const e of envs) statuses.push(await statusOf(e, volumes, secrets));
@@ -44,6 +46,6 @@ export async function statusCommand(env: Environment | undefined, opts: { json?:
     out.say(`${s.env}: pod ${s.pod === null ? "absent" : `${s.pod.name} ${s.pod.state}`}`);
     for (const c of s.containers) out.say(`    container ${c.name}: ${c.status || c.state}`);
     for (const v of s.volumes) out.say(`    volume ${v.name}: ${v.exists ? "present" : "absent"}`);
-    for (const x of s.secrets) out.say(`    Secret ${x.name}: ${x.exists ? "present" : "absent"}`);
+    for (const x of s.secrets) out.say(`    Secret ${x.name}: ${x.exists ? "present" : secretsAsFiles && s.pod !== null ? "mounted from <deploy_dir>/.podman-play (podman < 4.4)" : "absent"}`);
   }
 }

@@ -8,10 +8,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { containersOf, type Environment } from "../plan/environments.js";
 import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
-import { DEPLOY_CONFIGMAP_FILE, podmanContainerName, podName } from "../plan/names.js";
+import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
 import { readDeployConfigValues } from "../plan/validate.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
-import { containerLogs, kubePlay, podInspect, podRm } from "../effects/podman.js";
+import { imagesOf } from "../plan/images.js";
+import { containerLogs, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
 import { checkDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
@@ -56,6 +57,12 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   }
   await checkDeployDir(env, dir, out);
   await resourcesCommand(env, { build: opts.build !== false }, out);
+  if (opts.build === false) {
+    for (const image of imagesOf(env)) {
+      const ref = imageRef(image, env.stage);
+      if (!(await imageExists(ref))) throw new Error(`image ${ref} does not exist; build it with: brics-env resources ${env.name}`);
+    }
+  }
   const manifest = await manifestCommand(env, dir, opts.publish !== undefined ? { publish: opts.publish } : {}, out);
 
   if (existing !== undefined) {
