@@ -157,7 +157,10 @@ export async function volumeMountpoint(name: string): Promise<string | undefined
 export async function volumeImport(name: string, tar: Readable): Promise<void> {
   const info = await podmanInfo();
   if (info.remote && !info.quirks.remoteVolumeImport) {
-    await podman(["machine", "ssh", `podman volume import ${name} -`], { stdin: tar });
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new Error(`volume name ${JSON.stringify(name)} cannot be passed through podman machine ssh`);
+    // `podman machine ssh` logs in as the VM's user; a rootful machine keeps its volumes in root's storage.
+    const cmd = `${info.rootless ? "" : "sudo "}podman volume import ${name} -`;
+    await podman(["machine", "ssh", cmd], { stdin: tar });
     return;
   }
   await podman(["volume", "import", name, "-"], { stdin: tar });
@@ -319,7 +322,8 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
       quirks: info.quirks,
       secretDir,
       volumeMountpoint: (n) => mountpoints.get(n),
-      pathExists: (p) => !info.remote && existsSync(p),
+      // Remotely the path cannot be checked; volumes made by `resources` hold every mounted path.
+      pathExists: (p) => info.remote || existsSync(p),
     });
     await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
     for (const f of adapted.files) {
