@@ -150,7 +150,7 @@ Examples:
     .command("resources")
     .description("Clone dev repositories, build the images and create the volumes an environment needs.")
     .argument("<env>", `environment (${ENVS})`)
-    .option("--no-build", "skip image builds (clones and volumes only)")
+    .option("--no-build", "skip image builds and dev clones (volumes only)")
     .addHelpText(
       "after",
       `

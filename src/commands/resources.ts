@@ -24,7 +24,7 @@ const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
 };
 
 export interface ResourcesOptions {
-  /** Skip image builds (volumes and clones only); for tests and for re-creating volumes. */
+  /** Skip image builds and what only they need (dev clones, python packages): volumes only. */
   readonly build?: boolean;
 }
 
@@ -61,7 +61,7 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
   const builds = await planImageBuilds(env);
   const volumes = volumesOf(env, variables());
 
-  for (const build of builds) {
+  for (const build of opts.build === false ? [] : builds) {
     const contextDir = join(root, build.contextDir);
     for (const repo of build.devRepos) {
       const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir: join(root, repo.dest), urlOverrideVar: repo.urlVariable });
@@ -72,7 +72,6 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
       );
     }
     await preparePythonPackages(contextDir, out);
-    if (opts.build === false) continue;
     const base = build.buildArgs["BASE_IMAGE"];
     if (base !== undefined && base !== "") {
       const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image]);

@@ -12,7 +12,8 @@ import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from ".
 import { readDeployConfigValues } from "../plan/validate.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
 import { imagesOf } from "../plan/images.js";
-import { containerLogs, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
+import { containerHealth, containerLogs, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
+import { setTimeout as sleep } from "node:timers/promises";
 import { checkDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
@@ -82,6 +83,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
 
   if (address === undefined) {
+    await reportUnhealthyContainers(containers, out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
     return;
@@ -109,6 +111,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     throw new ReportedFailure("the hub did not become healthy");
   }
   out.say(`hub healthy after ${Math.round(result.waitedMs / 1000)} s`);
+  await reportUnhealthyContainers(containers, out);
   out.say(`log in at http://${address.host}:${address.port}${joinBase(config["baseUrl"], "hub/login")}`);
   if (env.auth === "dummy") {
     const firstUser = (config["devUsers"] ?? "").trim().split(/\s+/)[0] ?? "";
@@ -117,5 +120,19 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     out.say(`  password: the value of dummyAuthPassword in ${displayPath(configMap)}`);
   } else {
     out.say(`  requests must carry a valid identity token (X-Auth-Id-Token), e.g. through a Zenith tunnel`);
+  }
+}
+
+/**
+ * A healthy hub does not mean a healthy pod: a Slurm container in a restart loop only shows when
+ * a user spawns. Give the containers a moment, then name any that is not running or has restarted.
+ */
+async function reportUnhealthyContainers(containers: readonly string[], out: Output): Promise<void> {
+  await sleep(3000);
+  for (const c of await containerHealth(containers)) {
+    if (c.status === "running" && c.restarts === 0) continue;
+    out.warn(`container ${c.name} is ${c.status}${c.restarts > 0 ? ` and has restarted ${c.restarts} time${c.restarts === 1 ? "" : "s"}` : ""}; its last log lines:`);
+    const logs = await containerLogs(c.name, 15).catch((e: Error) => e.message);
+    out.warn(logs.trimEnd().split("\n").join("\n    "));
   }
 }

@@ -261,6 +261,24 @@ export async function ps(podName?: string): Promise<ContainerRow[]> {
     }));
 }
 
+export interface ContainerHealth {
+  readonly name: string;
+  readonly status: string;
+  readonly restarts: number;
+}
+
+/** State and restart count of each named container (absent ones are left out). */
+export async function containerHealth(names: readonly string[]): Promise<ContainerHealth[]> {
+  const out: ContainerHealth[] = [];
+  for (const name of names) {
+    const r = await podmanAllowFailure(["container", "inspect", "--format", "{{.State.Status}}|{{.RestartCount}}", name]);
+    if (r.exitCode !== 0) continue;
+    const [status, restarts] = r.stdout.trim().split("|");
+    out.push({ name, status: status ?? "unknown", restarts: Number(restarts ?? 0) || 0 });
+  }
+  return out;
+}
+
 export async function containerLogs(name: string, tail?: number): Promise<string> {
   const args = ["logs"];
   if (tail !== undefined) args.push("--tail", String(tail));
