@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { list } from "tar";
 import { runContainer, volumeCreate, volumeExists, volumeExport, volumeImport, volumeRm } from "../../src/effects/podman.js";
-import { volumeTarStream } from "../../src/effects/volumeArchive.js";
+import { streamToBuffer, volumeTarStream } from "../../src/effects/volumeArchive.js";
+import { run } from "../../src/effects/exec.js";
 import { busyboxMissingReason, leftovers, makeBusyboxImage, removeImage, uniqueId } from "./helpers.js";
 
 const id = uniqueId("bricsenvtestvol");
@@ -37,6 +38,17 @@ describe("volume from a tree", { skip: busyboxMissingReason() }, () => {
     await rm(tree, { recursive: true, force: true });
     await rm(scratch, { recursive: true, force: true });
     assert.deepEqual(await leftovers(id), []);
+  });
+
+  test("the archive reads as expected with the system tar", async () => {
+    const file = join(scratch, "tree.tar");
+    await writeFile(file, await streamToBuffer(volumeTarStream(tree, { uid: 64030, gid: 64030, uname: "slurm", gname: "slurm" })));
+    const { stdout } = await run("tar", ["-tvf", file]);
+    assert.match(stdout, /^-rw-r----- slurm\/slurm +\d+ .* \.\/etc\/jupyterhub\/config\.py$/m);
+    assert.match(stdout, /^drwxr-xr-x slurm\/slurm +0 .* \.\/var\/log\/jupyterhub\/$/m);
+    assert.doesNotMatch(stdout, /\.gitkeep/);
+    const numeric = await run("tar", ["--numeric-owner", "-tvf", file]);
+    assert.doesNotMatch(numeric.stdout, /^\S+ (?!64030\/64030)/m);
   });
 
   test("import sets owners, keeps modes and leaves out .gitkeep", async () => {
