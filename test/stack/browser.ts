@@ -127,12 +127,16 @@ export class Browser {
     return this.go("GET", url);
   }
 
-  /** POST a urlencoded form; `_xsrf` is added from the cookie JupyterHub set. */
+  /**
+   * POST a urlencoded form. Only the given fields are sent, as a browser sends only the form's
+   * inputs: JupyterHub's login form carries `_xsrf` as a hidden input (pass it, see hiddenXsrf),
+   * its spawn form in the action URL, and the spawner refuses fields it does not know.
+   */
   postForm(url: string, fields: Record<string, string>, follow = true): Promise<Page> {
-    const form = new URLSearchParams(fields);
-    const xsrf = this.cookie("_xsrf");
-    if (xsrf !== undefined && !form.has("_xsrf")) form.set("_xsrf", xsrf);
-    const init = { body: form.toString(), headers: { "Content-Type": "application/x-www-form-urlencoded" } };
+    const init = {
+      body: new URLSearchParams(fields).toString(),
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    };
     return follow ? this.go("POST", url, init) : this.raw("POST", url, init);
   }
 

@@ -13,7 +13,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
-import { Browser, formAction, type Page } from "./browser.js";
+import { Browser, formAction, hiddenXsrf, type Page } from "./browser.js";
 import { collectLogs, exists, namesMatching, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/effects/bootstrap.js";
@@ -223,12 +223,14 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const browser = new Browser(ORIGIN);
     const loginPage = await browser.get(`${base}hub/login`);
     assert.equal(loginPage.status, 200, "login page");
-    const refused = await browser.postForm(`${base}hub/login`, { username: user, password: `${password}-wrong` }, false);
+    const xsrf = hiddenXsrf(loginPage);
+    assert.ok(xsrf, "the login form carries an _xsrf value");
+    const refused = await browser.postForm(formAction(loginPage), { _xsrf: xsrf, username: user, password: `${password}-wrong` }, false);
     // JupyterHub answers a failed login with the login page again and an error on it.
     assert.notEqual(refused.status, 302, "a wrong password does not log in");
     assert.match(refused.body, /login_error|Invalid username or password/, "the login page says why");
     assert.equal((await browser.api("GET", `${base}hub/api/user`)).status, 403, "not logged in after a refused login");
-    const accepted = await browser.postForm(`${base}hub/login`, { username: user, password }, false);
+    const accepted = await browser.postForm(formAction(loginPage), { _xsrf: xsrf, username: user, password }, false);
     assert.equal(accepted.status, 302, `the right password logs in (got ${accepted.status})`);
     const me = await browser.api("GET", `${base}hub/api/user`);
     assert.equal(me.status, 200, "the hub knows the logged-in user");
@@ -245,7 +247,8 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
       { brics_project: choice, runtime: "01:00:00", ngpus: "1", partition: "", reservation: "" },
       false,
     );
-    assert.ok(posted.status === 302 || posted.status === 200, `spawn accepted (got ${posted.status})`);
+    // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
+    assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
     const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
     durations.push(["spawn request -> server reachable", seconds(spawnStarted)]);
     log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
