@@ -11,7 +11,7 @@ import { imageBuilds, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type Imag
 import type { ImageName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
 import { cloneUnlessPresent } from "../effects/git.js";
-import { buildImage, ensureImage, volumeCreate, volumeExists, volumeImport } from "../effects/podman.js";
+import { buildImage, ensureImage, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
 import { volumeTarStream } from "../effects/volumeArchive.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
@@ -22,6 +22,14 @@ const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
   brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
   brics_slurm: "BRICS_ENV_SLURM_BASE_IMAGE",
 };
+
+/** What an offline or air-gapped site can do instead of pulling the public base images. */
+const OFFLINE_HELP: readonly string[] = [
+  "or build Debian-based equivalents offline with `brics-env bootstrap-bases` and export the BRICS_ENV_*_BASE_IMAGE lines it prints",
+  "the image builds also fetch Python packages and (dev stage) git repositories: set BRICS_ENV_PIP_INDEX_URL to a package " +
+    "index mirror or BRICS_ENV_PYTHON_PACKAGES to a directory of packages, and BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL / " +
+    "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL to reachable clones (or put clones in <image>/_dev_build_data/ yourself)",
+];
 
 export interface ResourcesOptions {
   /** Skip image builds and what only they need (dev clones, python packages): volumes only. */
@@ -61,7 +69,22 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
   const builds = await planImageBuilds(env);
   const volumes = volumesOf(env, variables());
 
-  for (const build of opts.build === false ? [] : builds) {
+  const toBuild = opts.build === false ? [] : builds;
+  // Images first: on a machine without registry access this is what fails, and it should fail
+  // before anything else is done, with what to do about it.
+  for (const build of toBuild) {
+    const base = build.buildArgs["BASE_IMAGE"];
+    if (base === undefined || base === "") continue;
+    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
+    if (how === "pulled") out.say(`pulled base image ${base}`);
+  }
+  if (env.ingress === "zenith" && opts.build !== false) {
+    const ref = zenithClientImage(variables());
+    const how = await ensureImage(ref, ZENITH_CLIENT_IMAGE_VARIABLE);
+    out.say(how === "pulled" ? `pulled ${ref}` : `image ${ref} present`);
+  }
+
+  for (const build of toBuild) {
     const contextDir = join(root, build.contextDir);
     for (const repo of build.devRepos) {
       const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir: join(root, repo.dest), urlOverrideVar: repo.urlVariable });
@@ -72,11 +95,10 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
       );
     }
     await preparePythonPackages(contextDir, out);
-    const base = build.buildArgs["BASE_IMAGE"];
-    if (base !== undefined && base !== "") {
-      const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image]);
-      if (how === "pulled") out.say(`pulled base image ${base}`);
-    }
+  }
+
+  for (const build of toBuild) {
+    const contextDir = join(root, build.contextDir);
     out.progress(`building ${build.tag} (${build.target}) from ${displayPath(join(root, build.containerfile))} ...`);
     const started = Date.now();
     await buildImage({
@@ -88,12 +110,6 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
       onLine: (line) => out.progress(`  [${build.image}] ${line}`),
     });
     out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
-  }
-
-  if (env.ingress === "zenith" && opts.build !== false) {
-    const ref = zenithClientImage(variables());
-    const how = await ensureImage(ref, ZENITH_CLIENT_IMAGE_VARIABLE);
-    out.say(how === "pulled" ? `pulled ${ref}` : `image ${ref} present`);
   }
 
   for (const v of volumes) {
@@ -108,7 +124,7 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
       await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }));
     } catch (err) {
       // A volume left empty would be "kept" by the next run; remove it so a retry fills it.
-      await import("../effects/podman.js").then((p) => p.volumeRm(v.name, true)).catch(() => undefined);
+      await volumeRm(v.name, true).catch(() => undefined);
       throw err;
     }
     out.say(`created volume ${v.name} from ${v.sourceDir} (owner ${v.owner.user}:${v.owner.group}, ${v.owner.uid}:${v.owner.gid})`);

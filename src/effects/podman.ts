@@ -113,23 +113,31 @@ export async function buildImage(spec: BuildSpec): Promise<void> {
 }
 
 /**
- * Makes sure a base image is available, pulling it if needed. A failed pull names the image and
- * the variable that points brics-env at a mirror or a locally built equivalent.
+ * Makes sure an image is available, pulling it if needed. A failed pull names the image and
+ * the variable that points brics-env at a mirror or a locally built equivalent; `moreHelp` adds
+ * what else the caller knows (e.g. how to build a base offline).
  */
-export async function ensureImage(ref: string, overrideVar: string, timeoutMs = 600_000): Promise<"present" | "pulled"> {
+export async function ensureImage(
+  ref: string,
+  overrideVar: string,
+  opts: { timeoutMs?: number; moreHelp?: readonly string[] } = {},
+): Promise<"present" | "pulled"> {
   if (await imageExists(ref)) return "present";
-  const r = await podmanAllowFailure(["pull", ref], { timeoutMs }).catch((e: unknown) => ({
+  const r = await podmanAllowFailure(["pull", ref], { timeoutMs: opts.timeoutMs ?? 600_000 }).catch((e: unknown) => ({
     exitCode: -1,
     stderr: (e as Error).message,
     stdout: "",
   }));
   if (r.exitCode === 0) return "pulled";
-  const last = r.stderr.trim().split("\n").slice(-3).join("\n    ");
+  // podman prints its retries first; the last line says why it gave up.
+  const last = r.stderr.trim().split("\n").slice(-1).join("");
+  const help = [
+    `point ${overrideVar} at a mirror of it (e.g. ${overrideVar}=registry.example.org/${ref.replace(/^[^/]+\//, "")}) ` +
+      `or at an equivalent image already present locally (podman images)`,
+    ...(opts.moreHelp ?? []),
+  ];
   throw new Error(
-    `cannot pull base image ${ref}:\n    ${last}\n` +
-      `If the registry is unreachable from here, point ${overrideVar} at a mirror ` +
-      `(e.g. ${overrideVar}=registry.example.org/${ref.replace(/^[^/]+\//, "")}) ` +
-      `or at an equivalent image already present locally (podman images).`,
+    `cannot pull image ${ref}; is its registry unreachable from here?\n    ${last}\nWhat to do:\n${help.map((h) => `  - ${h}`).join("\n")}`,
   );
 }
 

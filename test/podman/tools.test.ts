@@ -154,8 +154,9 @@ describe("podman images", { skip: busyboxMissingReason() }, () => {
 
   test("a base image that cannot be pulled names the image and the override", async () => {
     // Port 1 on loopback refuses at once: no traffic leaves the machine.
-    await assert.rejects(ensureImage("127.0.0.1:1/nothing/here:1", "BRICS_ENV_JUPYTERHUB_BASE_IMAGE", 60_000), (err: Error) => {
-      assert.match(err.message, /cannot pull base image 127\.0\.0\.1:1\/nothing\/here:1/);
+    await assert.rejects(ensureImage("127.0.0.1:1/nothing/here:1", "BRICS_ENV_JUPYTERHUB_BASE_IMAGE", { timeoutMs: 60_000, moreHelp: ["try bootstrap-bases"] }), (err: Error) => {
+      assert.match(err.message, /cannot pull image 127\.0\.0\.1:1\/nothing\/here:1/);
+      assert.match(err.message, /- try bootstrap-bases/);
       assert.match(err.message, /BRICS_ENV_JUPYTERHUB_BASE_IMAGE/);
       return true;
     });
