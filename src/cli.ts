@@ -154,6 +154,8 @@ Examples:
     .addHelpText(
       "after",
       `
+First checks the base images (and the Zenith client image) and pulls any that is absent, so an
+offline machine fails at once, saying what to do (mirror, brics-env bootstrap-bases, overrides).
 Dev stage: clones bricsauthenticator into brics_jupyterhub/_dev_build_data/ and
 slurmspawner_wrappers into brics_slurm/_dev_build_data/ unless a clone is already there
 (your local changes are then built in). Copies BRICS_ENV_PYTHON_PACKAGES into
