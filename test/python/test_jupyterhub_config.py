@@ -25,7 +25,7 @@ def test_config_loads_for_every_environment(loader, name):
         "JUPYTERHUB_BRICS_JUPYTER_DATA_DIR": "/opt/jupyter/jupyter_data",
     }
     assert sp.start_timeout == 420
-    assert sp.poll_interval == 60
+    assert sp.poll_interval == 60 and isinstance(sp.poll_interval, int)
     assert sp.startup_poll_interval == 15
     assert sp.req_srun == "srun --export=ALL"
     assert sp.req_options == "--nodes=1"
@@ -59,6 +59,7 @@ def test_base_url_and_optional_poll_intervals(loader):
     assert config.JupyterHub.bind_url == "http://:8000/jupyter/"
     assert config.BricsAuthenticator.logout_redirect_url == "/jupyter/_oidc/sign_out?rd=%2Fjupyter%2F"
     assert config.BricsSlurmSpawner.poll_interval == 90
+    assert isinstance(config.BricsSlurmSpawner.poll_interval, int)  # an Integer trait
     assert config.BricsSlurmSpawner.startup_poll_interval == 2.5
 
 
@@ -103,7 +104,9 @@ def test_environment_kind_must_be_set_by_the_manifest(loader):
         ("DEPLOY_CONFIG_BASE_URL", "jupyter", "a URL path starting with '/'"),
         ("DEPLOY_CONFIG_LOG_LEVEL", "LOUD", "one of DEBUG"),
         ("DEPLOY_CONFIG_DEV_USERS", "Alice.proj1", "invalid names Alice.proj1"),
-        ("DEPLOY_CONFIG_POLL_INTERVAL", "soon", "a positive number of seconds"),
+        ("DEPLOY_CONFIG_POLL_INTERVAL", "soon", "a positive whole number of seconds"),
+        ("DEPLOY_CONFIG_POLL_INTERVAL", "1.5", "a positive whole number of seconds"),
+        ("DEPLOY_CONFIG_STARTUP_POLL_INTERVAL", "-1", "a positive number of seconds"),
     ],
 )
 def test_malformed_values_are_refused(loader, var, value, expected):

@@ -117,15 +117,19 @@ def read_settings(environ):
         check(var, SAFE_ABS_PATH_RE.match, "an absolute path of letters, digits and . _ / + -")
     check("DEPLOY_CONFIG_HUB_CONNECT_URL", lambda v: re.match(r"^https?://[^\s/]+", v), "an http(s) URL, e.g. http://host:8081")
 
+    # Spawner.poll_interval is an Integer trait, batchspawner's startup_poll_interval a Float.
     poll = {}
-    for var, fallback in (("DEPLOY_CONFIG_POLL_INTERVAL", 60), ("DEPLOY_CONFIG_STARTUP_POLL_INTERVAL", 15)):
+    for var, fallback, kind, expected in (
+        ("DEPLOY_CONFIG_POLL_INTERVAL", 60, int, "a positive whole number of seconds"),
+        ("DEPLOY_CONFIG_STARTUP_POLL_INTERVAL", 15.0, float, "a positive number of seconds"),
+    ):
         raw = value(var)
         try:
-            poll[var] = float(raw) if raw else float(fallback)
+            poll[var] = kind(raw) if raw else fallback
             if poll[var] <= 0:
                 raise ValueError
         except ValueError:
-            problems.append(f"{_describe(var)} = {raw!r}: expected a positive number of seconds")
+            problems.append(f"{_describe(var)} = {raw!r}: expected {expected}")
 
     dev_users = value("DEPLOY_CONFIG_DEV_USERS").split()
     if auth == "dummy":
@@ -157,7 +161,7 @@ def read_settings(environ):
         "oidc_server": value("DEPLOY_CONFIG_OIDC_SERVER"),
         "brics_platform": value("DEPLOY_CONFIG_BRICS_PLATFORM"),
         "jwt_audience": value("DEPLOY_CONFIG_JWT_AUDIENCE"),
-        "poll_interval": poll.get("DEPLOY_CONFIG_POLL_INTERVAL", 60.0),
+        "poll_interval": poll.get("DEPLOY_CONFIG_POLL_INTERVAL", 60),
         "startup_poll_interval": poll.get("DEPLOY_CONFIG_STARTUP_POLL_INTERVAL", 15.0),
     }
 
