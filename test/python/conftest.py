@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from jinja2 import Template
-from traitlets import Bool, Unicode
+from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode
 from traitlets.config import Config, LoggingConfigurable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +28,66 @@ CONFIG_FILE = REPO_ROOT / "volumes/jupyterhub_root/etc/jupyterhub/jupyterhub_con
 
 class Authenticator(LoggingConfigurable):
     allow_all = Bool(False).tag(config=True)
+    manage_groups = Bool(False).tag(config=True)
     enable_auth_state = Bool(False).tag(config=True)
     logout_redirect_url = Unicode("").tag(config=True)
 
     async def authenticate(self, handler, data):
         raise NotImplementedError
 
+
+# Trait types of the classes the config sets (JupyterHub 5.x, batchspawner 1.3, bricsauthenticator 0.8),
+# so that a value of the wrong type fails here as it would when JupyterHub applies the config.
+
+
+class JupyterHub(LoggingConfigurable):
+    bind_url = Unicode().tag(config=True)
+    hub_bind_url = Unicode().tag(config=True)
+    db_url = Unicode().tag(config=True)
+    cookie_secret_file = Unicode().tag(config=True)
+    cookie_max_age_days = Float().tag(config=True)
+    cleanup_servers = Bool().tag(config=True)
+    authenticator_class = Any().tag(config=True)
+    spawner_class = Any().tag(config=True)
+
+
+class Spawner(LoggingConfigurable):
+    hub_connect_url = Unicode().tag(config=True)
+    env_keep = List().tag(config=True)
+    environment = Dict().tag(config=True)
+    notebook_dir = Unicode().tag(config=True)
+    start_timeout = Integer().tag(config=True)
+    poll_interval = Integer().tag(config=True)
+
+
+class BricsSlurmSpawner(Spawner):
+    """batchspawner.SlurmSpawner's configurable traits, as bricsauthenticator's BricsSlurmSpawner inherits them."""
+
+    startup_poll_interval = Float().tag(config=True)
+    exec_prefix = Unicode().tag(config=True)
+    batch_script = Unicode().tag(config=True)
+    batch_submit_cmd = Unicode().tag(config=True)
+    batch_query_cmd = Unicode().tag(config=True)
+    batch_cancel_cmd = Unicode().tag(config=True)
+    state_unknown_re = Unicode().tag(config=True)
+    req_srun = Unicode().tag(config=True)
+    req_options = Unicode().tag(config=True)
+
+
+class BricsAuthenticator(Authenticator):
+    oidc_server = Unicode().tag(config=True)
+    brics_platform = Unicode().tag(config=True)
+    jwt_audience = Unicode().tag(config=True)
+    jwt_leeway = Float().tag(config=True)
+    invalid_jwt_logout = Bool().tag(config=True)
+
+
+CONFIGURED_CLASSES = {
+    "JupyterHub": JupyterHub,
+    "BricsSlurmSpawner": BricsSlurmSpawner,
+    "BricsAuthenticator": BricsAuthenticator,
+    "Authenticator": Authenticator,
+}
 
 jupyterhub_mod = types.ModuleType("jupyterhub")
 jupyterhub_auth_mod = types.ModuleType("jupyterhub.auth")

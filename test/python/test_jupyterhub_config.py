@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from conftest import ENVIRONMENTS, env_for
+from conftest import CONFIGURED_CLASSES, ENVIRONMENTS, env_for
 
 
 @pytest.mark.parametrize("name", sorted(ENVIRONMENTS))
@@ -153,3 +153,16 @@ def test_dummy_authenticator_compares_in_constant_time(loader):
 
     source = inspect.getsource(ns["DummyBricsAuthenticator"].authenticate)
     assert "hmac.compare_digest" in source
+
+
+@pytest.mark.parametrize("name", sorted(ENVIRONMENTS))
+def test_every_setting_is_a_known_trait_of_the_right_type(loader, name):
+    config, ns = loader(env_for(name))
+    classes = dict(CONFIGURED_CLASSES, DummyBricsAuthenticator=ns["DummyBricsAuthenticator"])
+    assert set(config) <= set(classes) | {"Application"}, set(config) - set(classes)
+    for section, cls in classes.items():
+        if section not in config:
+            continue
+        unknown = set(config[section]) - set(cls.class_trait_names(config=True))
+        assert not unknown, f"{section}: not configurable traits: {unknown}"
+        cls(config=config)  # applying the config raises TraitError on a wrong type
