@@ -70,7 +70,7 @@ function runNodeTests(files: string[], serial: boolean): Counts {
 }
 
 function runPytest(): Counts {
-  const r = spawnSync("python3", ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python"], {
+  const r = spawnSync("python3", ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/fixtures/python_packages/tests"], {
     cwd: root,
     encoding: "utf8",
   });
