@@ -9,7 +9,9 @@ packages=(
   podman runc catatonit uidmap slirp4netns
   openssh-client git ca-certificates
   mmdebstrap
+  busybox-static
   shellcheck python3-pytest python3-jinja2 python3-traitlets
+  python3-venv python3-pip python3-setuptools python3-wheel
 )
 
 missing=()

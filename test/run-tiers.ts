@@ -69,8 +69,16 @@ function runNodeTests(files: string[], serial: boolean): Counts {
   return counts;
 }
 
+/**
+ * Debian's interpreter, where setup-host.sh installs pytest and friends; a python3 earlier on
+ * PATH (pyenv, a venv) may lack them.
+ */
+function systemPython(): string {
+  return existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
 function runPytest(): Counts {
-  const r = spawnSync("python3", ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/fixtures/python_packages/tests"], {
+  const r = spawnSync(systemPython(), ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/fixtures/python_packages/tests"], {
     cwd: root,
     encoding: "utf8",
   });
@@ -127,8 +135,8 @@ function add(a: Counts, b: Counts): Counts {
 }
 
 function missingForUnit(): string | undefined {
-  if (!commandWorks("python3", ["-c", "import pytest, jinja2, traitlets"]))
-    return "python3 with pytest, jinja2 and traitlets is needed (Debian: python3-pytest python3-jinja2 python3-traitlets)";
+  if (!commandWorks(systemPython(), ["-c", "import pytest, jinja2, traitlets, venv, setuptools, wheel"]))
+    return "python3 with pytest, jinja2 and traitlets is needed (Debian: python3-pytest python3-jinja2 python3-traitlets python3-venv python3-setuptools python3-wheel)";
   if (!commandWorks("shellcheck", ["--version"])) return "shellcheck is needed (Debian: shellcheck)";
   return undefined;
 }
@@ -146,7 +154,7 @@ function missingForStack(): string | undefined {
   return undefined;
 }
 
-function runTier(tier: Tier): TierResult {
+function runTier(tier: Tier, required: boolean): TierResult {
   const zero: Counts = { passed: 0, failed: 0, skipped: 0 };
   const missing = { unit: missingForUnit, podman: missingForPodman, stack: missingForStack }[tier]();
   if (missing !== undefined) return { tier, outcome: "skipped", reason: missing, counts: zero };
@@ -161,6 +169,9 @@ function runTier(tier: Tier): TierResult {
     counts = runNodeTests(files, true);
   }
   if (counts.passed + counts.failed === 0) return { tier, outcome: "failed", reason: "no test ran", counts };
+  // A skipped test in a tier CI requires is a check that silently did not happen.
+  if (required && counts.skipped > 0)
+    return { tier, outcome: "failed", reason: `${counts.skipped} test(s) skipped in a required tier`, counts };
   return { tier, outcome: counts.failed === 0 ? "passed" : "failed", counts };
 }
 
@@ -178,7 +189,7 @@ function main(): number {
   );
   const results = tiers.map((tier) => {
     console.log(`\n=== tier ${tier} ===`);
-    return runTier(tier);
+    return runTier(tier, required.has(tier));
   });
   let total: Counts = { passed: 0, failed: 0, skipped: 0 };
   let ok = true;
