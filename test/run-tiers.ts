@@ -93,7 +93,7 @@ function runPytest(): Counts {
   return counts;
 }
 
-const SHELL_DIRS = ["brics_jupyterhub", "brics_slurm", "bases", "scripts", ".ci"];
+const SHELL_DIRS = ["brics_jupyterhub", "brics_slurm", "bases", "scripts", ".ci", "test/fixtures", "test/stack"];
 const IGNORED_DIRS = new Set(["_dev_build_data", "_build_data", "node_modules"]);
 
 function shellScripts(): string[] {
