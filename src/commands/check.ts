@@ -25,7 +25,7 @@ export async function checkDeployDir(env: Environment, dir: string, out: Output 
     throw new UsageError(`deploy directory ${displayPath(dir)} does not exist; create it with: brics-env init ${env.name} ${displayPath(dir)}`);
   }
   const problems = await collectProblems(env, dir);
-  for (const p of problems) (p.severity === "error" ? out.say : out.say)(formatProblem(p));
+  for (const p of problems) out.say(formatProblem(p));
   const errors = problems.filter((p) => p.severity === "error").length;
   const warnings = problems.length - errors;
   if (hasErrors(problems)) {

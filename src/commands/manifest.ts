@@ -2,6 +2,7 @@
  * `brics-env manifest`: generates the key pairs the environment makes itself (kept when present),
  * then writes `<deploy_dir>/combined.yaml`. Nothing is written when the deploy directory has errors.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generatedKeyPairs } from "../plan/deployFiles.js";
@@ -14,7 +15,6 @@ import { writeFileAtomic } from "../effects/deployDir.js";
 import { ensureKeyPair } from "../effects/sshKeys.js";
 import { collectProblems } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, UsageError, variables, type Output } from "./common.js";
-import { existsSync } from "node:fs";
 
 export interface ManifestCommandOptions {
   readonly publish?: readonly string[];

@@ -2,6 +2,9 @@
  * The one place that starts child processes. Always an argument array, never a shell, so values
  * from the deploy config can never be interpreted as shell syntax.
  */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
 import { execa } from "execa";
 
@@ -113,8 +116,6 @@ export async function run(file: string, args: readonly string[], opts: RunOption
 
 /** Path of an executable on PATH, or undefined. */
 export async function findExecutable(name: string): Promise<string | undefined> {
-  const { access, constants } = await import("node:fs/promises");
-  const { delimiter, join } = await import("node:path");
   for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, name);

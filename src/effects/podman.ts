@@ -4,7 +4,7 @@
  * decided in podmanQuirks.ts and acted on only here.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { parseAllDocuments, stringify } from "yaml";
@@ -328,7 +328,6 @@ export interface PlayResult {
 export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
   const info = await podmanInfo();
   const notes: string[] = [];
-  const { readFile } = await import("node:fs/promises");
   const text = await readFile(manifestFile, "utf8");
   const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
   const secretNames = docs

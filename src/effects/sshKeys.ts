@@ -1,6 +1,6 @@
 /** SSH key pairs, made and checked with OpenSSH's ssh-keygen. */
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import { chmod, copyFile, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { findExecutable, run } from "./exec.js";
@@ -70,7 +70,6 @@ async function moveFile(from: string, to: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
     // Different file systems: copy into a temp file beside the target, then rename.
-    const { copyFile } = await import("node:fs/promises");
     const tmp = join(dirname(to), `.${basename(to)}.tmp-${process.pid}`);
     await copyFile(from, tmp);
     await chmod(tmp, (await stat(from)).mode & 0o777);

@@ -3,7 +3,7 @@
  * host's static busybox (no registry is reachable in CI).
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "tar";
@@ -33,7 +33,6 @@ export async function makeBusyboxImage(ref: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "brics-env-test-rootfs-"));
   try {
     for (const d of ["bin", "etc", "tmp", "root", "var/log", "srv", "www"]) await mkdir(join(dir, d), { recursive: true });
-    const { copyFile } = await import("node:fs/promises");
     await copyFile(BUSYBOX, join(dir, "bin", "busybox"));
     await chmod(join(dir, "bin", "busybox"), 0o755);
     for (const a of APPLETS) await symlink("busybox", join(dir, "bin", a));
