@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
 import { Browser, formAction, hiddenXsrf, type Page } from "./browser.js";
@@ -128,6 +129,17 @@ async function hashesOfHubState(): Promise<string> {
   return sh(HUB, "cd /srv/jupyterhub && find . -maxdepth 1 -type f ! -name '*.sqlite*' ! -name '*.log' -exec sha256sum {} + | sort");
 }
 
+/**
+ * `up` waits for the hub only; the Slurm container is ready once its entry point has started
+ * every daemon and sshd (it logs "ready"). A user who spawns before that gets an ssh error.
+ */
+async function slurmReady(timeoutS = 180): Promise<void> {
+  await until("the Slurm container's 'ready'", timeoutS, async () => {
+    const r = await podman(["logs", SLURM]);
+    return /start-slurm: ready/.test(r.out + r.err) ? true : undefined;
+  });
+}
+
 async function environmentLeftovers(): Promise<string[]> {
   const found: string[] = [];
   if (await exists("pod", POD)) found.push(`pod ${POD}`);
@@ -157,6 +169,18 @@ before(async () => {
   log(`workspace ${ws.dir}; Python packages from ${ws.pythonPackages}${ws.standIns ? " (test stand-ins)" : ""}`);
 });
 
+// Interrupted (Ctrl-C, CI timeout): node:test runs no after() hook, so tear down here.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    if (ws !== undefined && createdPod) {
+      log(`${signal}: tearing ${ENV} down`);
+      spawnSync(process.execPath, [ws.cli, "down", ENV, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
+    }
+    ws?.remove();
+    process.exit(130);
+  });
+}
+
 after(async () => {
   if (createdPod || (await environmentLeftovers()).length > 0) {
     try {
@@ -185,12 +209,15 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 1. Offline bases, through the product's bootstrap feature.
     await timed("bootstrap base images", async () => {
       const help = await execa(process.execPath, [w.cli, "bootstrap-bases", "--help"], { reject: false, env: w.env });
+      // BRICS_ENV_TEST_COLD=1 rebuilds the bases, which also invalidates every image layer above them:
+      // the closest a warm machine gets to a fresh one.
+      const force = process.env["BRICS_ENV_TEST_COLD"] === "1";
       if (help.exitCode === 0) {
-        await brics(["bootstrap-bases"]);
+        await brics(["bootstrap-bases", ...(force ? ["--force"] : [])]);
       } else {
         // The CLI does not list the sub-command yet: call the same code.
         const { bootstrapBase } = await import("../../src/effects/bootstrap.js");
-        for (const spec of BASES) await bootstrapBase(spec, { log });
+        for (const spec of BASES) await bootstrapBase(spec, { log, force });
       }
     });
     for (const b of BASES) w.env[b.envVar] = b.image;
@@ -218,6 +245,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     createdPod = true;
     await timed("brics-env up", () => brics(["up", ENV, w.deployDir, "--no-build"]));
     await timed("up -> hub healthy (after up returned)", () => hubHealthy(base));
+    await timed("up -> Slurm container ready (after up returned)", () => slurmReady());
 
     // 4. Log in as a browser would.
     const browser = new Browser(ORIGIN);
@@ -299,8 +327,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(await exists("volume", volumeName("jupyterhub_root", ENV)), true, "hub volume kept");
     assert.equal(await exists("volume", volumeName("slurm_root", ENV)), true, "slurm volume kept");
     await timed("second up -> hub healthy", async () => {
-      await brics(["up", ENV, w.deployDir]);
+      await brics(["up", ENV, w.deployDir, "--no-build"]);
       await hubHealthy(base);
+      await slurmReady();
     });
     assert.equal(await hashesOfHubState(), stateBefore, "crypt key and cookie secret survived down/up");
     const again = await session.api("GET", `${base}hub/api/user`);
