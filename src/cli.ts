@@ -221,7 +221,8 @@ Examples:
 Runs init when <deploy_dir> has no deploy-configmap.yaml (environments needing your own files
 then stop at check, listing them). Plays <deploy_dir>/combined.yaml with
 --configmap <deploy_dir>/deploy-configmap.yaml, then polls
-http://127.0.0.1:8000<baseUrl>hub/health and prints the login URL (and, for dummy
+http://127.0.0.1:8000<baseUrl>hub/health, then (in-pod Slurm) until the Slurm container's sshd
+and slurmctld answer, and prints the login URL (and, for dummy
 authentication, the user and where the password is). On timeout prints the last log lines of
 each container and exits 1, leaving the pod for inspection. If the pod is already running,
 says so and changes nothing. Volumes and keys are always kept.

@@ -12,7 +12,7 @@ import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from ".
 import { readDeployConfigValues } from "../plan/validate.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
 import { imagesOf } from "../plan/images.js";
-import { containerHealth, containerLogs, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
+import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
@@ -111,6 +111,18 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     throw new ReportedFailure("the hub did not become healthy");
   }
   out.say(`hub healthy after ${Math.round(result.waitedMs / 1000)} s`);
+  if (env.slurm === "pod") {
+    const slurm = podmanContainerName(env.name, "slurm");
+    const ready = await waitForSlurm(slurm, Math.max(10_000, timeoutMs - result.waitedMs), out);
+    if (!ready) {
+      out.say(`the Slurm container did not become ready (sshd on port 22 and slurmctld answering) within the time left`);
+      out.say(`--- last log lines of ${slurm} ---`);
+      out.say((await containerLogs(slurm, 30).catch((e: Error) => e.message)).trimEnd());
+      out.say(`the pod is left as it is for inspection; 'brics-env down ${env.name}' removes it`);
+      throw new ReportedFailure("the Slurm container did not become ready");
+    }
+    out.say(`Slurm ready (sshd listening, slurmctld up)`);
+  }
   await reportUnhealthyContainers(containers, out);
   out.say(`log in at http://${address.host}:${address.port}${joinBase(config["baseUrl"], "hub/login")}`);
   if (env.auth === "dummy") {
@@ -135,4 +147,24 @@ async function reportUnhealthyContainers(containers: readonly string[], out: Out
     const logs = await containerLogs(c.name, 15).catch((e: Error) => e.message);
     out.warn(logs.trimEnd().split("\n").join("\n    "));
   }
+}
+
+/**
+ * A spawn goes hub -> ssh -> sudo -> sbatch, so the Slurm container is ready when its sshd accepts
+ * connections and slurmctld answers; both are checked inside the container, where port 22 is.
+ */
+async function waitForSlurm(container: string, timeoutMs: number, out: Output): Promise<boolean> {
+  const probe = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22 && scontrol ping | grep -q 'is UP'"];
+  const start = Date.now();
+  let lastReport = start;
+  while (Date.now() - start < timeoutMs) {
+    const r = await execInContainer(container, probe, 15_000).catch(() => undefined);
+    if (r?.exitCode === 0) return true;
+    if (Date.now() - lastReport >= 5000) {
+      out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
+      lastReport = Date.now();
+    }
+    await sleep(1000);
+  }
+  return false;
 }

@@ -287,6 +287,11 @@ export async function containerHealth(names: readonly string[]): Promise<Contain
   return out;
 }
 
+/** Runs a command in a running container; the result whatever the exit code. */
+export async function execInContainer(name: string, command: readonly string[], timeoutMs = 30_000) {
+  return podmanAllowFailure(["exec", name, ...command], { timeoutMs });
+}
+
 export async function containerLogs(name: string, tail?: number): Promise<string> {
   const args = ["logs"];
   if (tail !== undefined) args.push("--tail", String(tail));
