@@ -12,6 +12,8 @@ import { buildManifest, renderManifest, type KeyMaterial, type KeyPair } from ".
 import { COMBINED_MANIFEST_FILE, DEPLOY_CONFIGMAP_FILE } from "../plan/names.js";
 import { formatProblem, hasErrors, readDeployConfigValues } from "../plan/validate.js";
 import { writeFileAtomic } from "../effects/deployDir.js";
+import { podmanInfo } from "../effects/podman.js";
+import { needsAdaptation } from "../effects/podmanQuirks.js";
 import { ensureKeyPair } from "../effects/sshKeys.js";
 import { collectProblems } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, UsageError, variables, type Output } from "./common.js";
@@ -65,5 +67,12 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
   // It holds private keys: 0600, like the key files themselves.
   await writeFileAtomic(target, renderManifest(objects), { overwrite: true, mode: 0o600 });
   out.say(`wrote ${displayPath(target)}`);
+  const info = await podmanInfo().catch(() => undefined);
+  if (info !== undefined && needsAdaptation(info.quirks)) {
+    out.say(
+      `note: podman ${info.version.raw} mounts Secrets and subPath volumes wrongly; start this with ` +
+        `'brics-env up ${env.name} ${displayPath(dir)}', which plays an adapted copy, rather than podman kube play directly`,
+    );
+  }
   return target;
 }

@@ -83,6 +83,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
 
   if (address === undefined) {
+    if (env.slurm === "pod") await requireSlurmReady(env, timeoutMs, out);
     await reportUnhealthyContainers(containers, out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
@@ -111,18 +112,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     throw new ReportedFailure("the hub did not become healthy");
   }
   out.say(`hub healthy after ${Math.round(result.waitedMs / 1000)} s`);
-  if (env.slurm === "pod") {
-    const slurm = podmanContainerName(env.name, "slurm");
-    const ready = await waitForSlurm(slurm, Math.max(10_000, timeoutMs - result.waitedMs), out);
-    if (!ready) {
-      out.say(`the Slurm container did not become ready (sshd on port 22 and slurmctld answering) within the time left`);
-      out.say(`--- last log lines of ${slurm} ---`);
-      out.say((await containerLogs(slurm, 30).catch((e: Error) => e.message)).trimEnd());
-      out.say(`the pod is left as it is for inspection; 'brics-env down ${env.name}' removes it`);
-      throw new ReportedFailure("the Slurm container did not become ready");
-    }
-    out.say(`Slurm ready (sshd listening, slurmctld up)`);
-  }
+  if (env.slurm === "pod") await requireSlurmReady(env, Math.max(10_000, timeoutMs - result.waitedMs), out);
   await reportUnhealthyContainers(containers, out);
   out.say(`log in at http://${address.host}:${address.port}${joinBase(config["baseUrl"], "hub/login")}`);
   if (env.auth === "dummy") {
@@ -167,4 +157,17 @@ async function waitForSlurm(container: string, timeoutMs: number, out: Output): 
     await sleep(1000);
   }
   return false;
+}
+
+async function requireSlurmReady(env: Environment, timeoutMs: number, out: Output): Promise<void> {
+  const slurm = podmanContainerName(env.name, "slurm");
+  if (await waitForSlurm(slurm, timeoutMs, out)) {
+    out.say(`Slurm ready (sshd listening, slurmctld up)`);
+    return;
+  }
+  out.say(`the Slurm container did not become ready (sshd on port 22 and slurmctld answering) in time`);
+  out.say(`--- last log lines of ${slurm} ---`);
+  out.say((await containerLogs(slurm, 30).catch((e: Error) => e.message)).trimEnd());
+  out.say(`the pod is left as it is for inspection; 'brics-env down ${env.name}' removes it`);
+  throw new ReportedFailure("the Slurm container did not become ready");
 }
