@@ -141,6 +141,26 @@ describe("bad deploy directories", () => {
     noStackTrace(r.stdout + r.stderr);
   });
 
+  test("a key pair whose halves do not match is reported", async () => {
+    const d = join(dir, "dummy");
+    const other = join(dir, "dummy2");
+    await brics("manifest", "dev_dummyauth", other);
+    await writeFile(join(d, "ssh_host_key.pub"), await readFile(join(other, "ssh_host_key.pub")));
+    const r = await brics("check", "dev_dummyauth", d);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stdout, /ssh_host_key.*does not match ssh_host_key\.pub/);
+  });
+
+  test("up stops at check for an environment that needs the user's files, creating nothing", async () => {
+    const d = join(dir, "ext");
+    const r = await brics("up", "dev_dummyauth_extslurm", d);
+    assert.equal(r.exitCode, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /running init first/);
+    assert.match(r.stdout, /error: .*ssh_known_hosts: is missing/);
+    assert.equal(existsSync(join(d, "combined.yaml")), false);
+    noStackTrace(r.stdout + r.stderr);
+  });
+
   test("a missing deploy directory is a usage error that says how to make it", async () => {
     const r = await brics("check", "dev_dummyauth", join(dir, "nope"));
     assert.equal(r.exitCode, 2);
