@@ -125,6 +125,11 @@ export async function makeWorkspace(): Promise<Workspace> {
     recursive: true,
   });
 
+  // A debugging aid: try a change to product files (as a shell script editing the copy) without
+  // touching the checkout, e.g. while the fix is being made elsewhere.
+  const prepare = process.env["BRICS_ENV_TEST_PREPARE"];
+  if (prepare !== undefined && prepare !== "") execFileSync(prepare, [pkg], { stdio: "inherit" });
+
   const real = process.env[REAL_PACKAGES_VAR];
   const pythonPackages = real !== undefined && real !== "" ? real : join(root, "test", "fixtures", "python_packages");
   if (!existsSync(pythonPackages)) throw new Error(`Python packages directory ${pythonPackages} does not exist`);
