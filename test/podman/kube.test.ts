@@ -16,8 +16,10 @@ import {
   kubePlay,
   podExists,
   podInspect,
+  podman,
   podmanInfo,
   secretLs,
+  secretRm,
   volumeCreate,
   volumeExists,
   volumeImport,
@@ -131,6 +133,18 @@ describe("kube play and down", { skip: busyboxMissingReason() }, () => {
     assert.match(logs, /CONTENT second-key/);
     // The log file written by the first run is still in the volume.
     assert.equal(await volumeExists(volume), true);
+  });
+
+  test("secretLs/secretRm see and remove a Secret by name", async () => {
+    const name = `${id}-plain`;
+    // podman wants a real pipe or a file for the value; Node's stdio pipes are sockets.
+    const valueFile = join(work, "secret-value");
+    await writeFile(valueFile, "value");
+    await podman(["secret", "create", name, valueFile]);
+    assert.ok((await secretLs()).includes(name));
+    assert.equal(await secretRm(name), true);
+    assert.equal(await secretRm(name), false);
+    assert.ok(!(await secretLs()).includes(name));
   });
 
   test("down --force leaves no pod, container, volume or Secret", async () => {
