@@ -49,7 +49,8 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const pod = podName(env.name);
   const existing = await podInspect(pod);
   if (existing !== undefined && existing.state === "Running") {
-    out.say(`pod ${pod} is already running; nothing changed (brics-env status ${env.name}; brics-env down ${env.name} to stop it)`);
+    out.say(`pod ${pod} is already running; nothing changed`);
+    out.say(`  to apply changed configuration or images: brics-env down ${env.name} && brics-env up ${env.name}${dir === undefined ? "" : ` ${displayPath(dir)}`} (volumes are kept)`);
     return;
   }
   if (!existsSync(join(dir, DEPLOY_CONFIGMAP_FILE))) {
