@@ -10,6 +10,7 @@ import { containersOf, type Environment } from "../plan/environments.js";
 import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
 import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
 import { readDeployConfigValues } from "../plan/validate.js";
+import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
 import { imagesOf } from "../plan/images.js";
 import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
@@ -74,7 +75,15 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await podRm(pod);
   }
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
-  const played = await kubePlay(manifest, { workDir: playWorkDir(dir), configmaps: [configMap], onLine: (l) => out.progress(`  ${l}`) });
+  const played = await kubePlay(manifest, { workDir: playWorkDir(dir), configmaps: [configMap], onLine: (l) => out.progress(`  ${l}`) }).catch(
+    (err: unknown) => {
+      // Runtime set-up failures look alike on every host that needs the containers.conf fix.
+      if (err instanceof CommandError && /rlimit|cgroup|crun|OCI permission denied/i.test(err.stderrTail)) {
+        throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the CONTAINERS_CONF fix`);
+      }
+      throw err;
+    },
+  );
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
 
