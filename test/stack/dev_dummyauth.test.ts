@@ -112,7 +112,8 @@ async function stopSshd(): Promise<void> {
   await sh(
     SLURM,
     'if command -v sshd-control >/dev/null; then sshd-control stop; else kill "$(cat /run/sshd.pid)"; fi; ' +
-      "for i in $(seq 1 20); do pgrep -f '[s]shd.*-E /var/log/sshd.log' >/dev/null || exit 0; sleep 0.5; done; exit 1",
+      // sshd removes its pid file when it exits.
+      "for i in $(seq 1 20); do [ -e /run/sshd.pid ] || exit 0; sleep 0.5; done; exit 1",
   );
 }
 
