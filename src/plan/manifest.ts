@@ -76,7 +76,7 @@ export interface Container {
 export interface Volume {
   name: string;
   persistentVolumeClaim?: { claimName: string };
-  secret?: { secretName: string; defaultMode?: number };
+  secret?: { secretName: string; defaultMode?: number; optional?: boolean };
 }
 
 export type RestartPolicy = "Always" | "OnFailure" | "Never";
@@ -269,7 +269,8 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
     ...volumes.map((v) => ({ name: v.podVolumeName, persistentVolumeClaim: { claimName: v.name } })),
     ...secretModes.map(([kind, mode]) => ({
       name: secretVolume(kind),
-      secret: { secretName: secretName(kind, env.name), defaultMode: mode },
+      // podman 4.3.1's kube play segfaults on a secret volume without `optional`.
+      secret: { secretName: secretName(kind, env.name), defaultMode: mode, optional: false },
     })),
   ];
   const volumeMountsFor = (container: ContainerName): VolumeMount[] =>

@@ -89,6 +89,8 @@ describe("buildManifest", () => {
         for (const c of pod.spec.containers) for (const m of c.volumeMounts) assert.ok(declared.has(m.name), `${c.name}: ${m.name}`);
         const secretNames = new Set(secretsOf(env).map((s) => s.metadata.name));
         for (const v of pod.spec.volumes) if (v.secret) assert.ok(secretNames.has(v.secret.secretName));
+        // podman 4.3.1 segfaults in kube play on a secret volume without an explicit `optional`.
+        for (const v of pod.spec.volumes) if (v.secret) assert.equal(v.secret.optional, false, `${v.name}: optional: false`);
         for (const v of pod.spec.volumes) if (v.persistentVolumeClaim) assert.match(v.persistentVolumeClaim.claimName, new RegExp(`_${env.name}$`));
         for (const c of pod.spec.containers) {
           for (const m of c.volumeMounts) {
