@@ -65,12 +65,17 @@ export interface VolumeMount {
   readOnly: boolean;
 }
 
+export interface SecurityContext {
+  capabilities?: { add?: string[] };
+}
+
 export interface Container {
   name: ContainerName;
   image: string;
   env: EnvVar[];
   ports?: ContainerPort[];
   volumeMounts: VolumeMount[];
+  securityContext?: SecurityContext;
 }
 
 export interface Volume {
@@ -333,6 +338,11 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
           fromSecret("ssh-host-key", "ssh_key.pub", "/etc/ssh/ssh_host_ed25519_key.pub", true),
           fromSecret("ssh-client-key", "localhost_authorized_keys", "/home/jupyterspawner/.ssh/authorized_keys", false),
         ],
+        // Slurm 24.11's slurmd clones a namespace to load the user's environment for jobs
+        // submitted with --get-user-env or an --export list (batchspawner does both); without
+        // CAP_SYS_ADMIN it dies with "clone: Operation not permitted" and the job is requeued.
+        // Older Slurm (the public base) does not need it; the capability stays inside the pod.
+        securityContext: { capabilities: { add: ["SYS_ADMIN"] } },
       });
     } else {
       containers.push({
