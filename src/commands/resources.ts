@@ -18,7 +18,7 @@ import { consoleOutput, displayPath, UsageError, variables, type Output } from "
 
 export const PYTHON_PACKAGES_VARIABLE = "BRICS_ENV_PYTHON_PACKAGES";
 
-const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
+export const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
   brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
   brics_slurm: "BRICS_ENV_SLURM_BASE_IMAGE",
 };
