@@ -126,8 +126,9 @@ async function startSshd(): Promise<void> {
 }
 
 async function hashesOfHubState(): Promise<string> {
-  // Everything the hub keeps beside its database: crypt key, cookie secret.
-  return sh(HUB, "cd /srv/jupyterhub && find . -maxdepth 1 -type f ! -name '*.sqlite*' ! -name '*.log' -exec sha256sum {} + | sort");
+  // What the hub keeps beside its database: the auth_state crypt key (made once by the image's
+  // start script) and JupyterHub's cookie secret.
+  return sh(HUB, "cd /srv/jupyterhub && sha256sum jupyterhub_crypt_key jupyterhub_cookie_secret");
 }
 
 /**
