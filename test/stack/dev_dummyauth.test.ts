@@ -200,7 +200,7 @@ after(async () => {
   ws?.remove();
   if (durations.length > 0) {
     log("durations (s):");
-    for (const [label, s] of durations) log(`  ${label.padEnd(44)} ${s}`);
+    for (const [label, s] of durations) log(`  ${label.padEnd(48)} ${s}`);
   }
 });
 
@@ -245,9 +245,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 3. Images, volumes and dev clones, then the pod.
     await timed("brics-env resources (image builds)", () => brics(["resources", ENV]));
     createdPod = true;
-    await timed("brics-env up", () => brics(["up", ENV, w.deployDir, "--no-build"]));
-    await timed("up -> hub healthy (after up returned)", () => hubHealthy(base));
-    await timed("up -> Slurm container ready (after up returned)", () => slurmReady());
+    await timed("brics-env up (returns when the hub is healthy)", () => brics(["up", ENV, w.deployDir, "--no-build"]));
+    await timed("  + extra wait for /hub/health", () => hubHealthy(base));
+    await timed("  + extra wait for the Slurm container", () => slurmReady());
 
     // 4. Log in as a browser would.
     const browser = new Browser(ORIGIN);
@@ -328,7 +328,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(await exists("pod", POD), false, "pod gone after down");
     assert.equal(await exists("volume", volumeName("jupyterhub_root", ENV)), true, "hub volume kept");
     assert.equal(await exists("volume", volumeName("slurm_root", ENV)), true, "slurm volume kept");
-    await timed("second up -> hub healthy", async () => {
+    await timed("second up, hub healthy, Slurm ready", async () => {
       await brics(["up", ENV, w.deployDir, "--no-build"]);
       await hubHealthy(base);
       await slurmReady();
