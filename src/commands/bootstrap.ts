@@ -4,7 +4,7 @@
  * image builds at them.
  */
 import type { Command } from "commander";
-import { BASES, type BaseKind, bootstrapBase, type BootstrapResult } from "../effects/bootstrap.js";
+import { BASES, type BaseKind, bootstrapBase } from "../effects/bootstrap.js";
 
 export interface BootstrapBasesOptions {
   /** Only these bases (default: all). */
@@ -16,16 +16,18 @@ export interface BootstrapBasesOptions {
 
 export async function bootstrapBasesCommand(opts: BootstrapBasesOptions = {}): Promise<number> {
   const wanted = BASES.filter((b) => opts.only === undefined || opts.only.length === 0 || opts.only.includes(b.kind));
-  const results: (BootstrapResult & { envVar: string })[] = [];
   const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
-  for (const spec of wanted) {
-    const res = await bootstrapBase(spec, {
-      force: opts.force ?? false,
-      log,
-      ...(opts.sourcesFile !== undefined ? { sourcesFile: opts.sourcesFile } : {}),
-    });
-    results.push({ ...res, envVar: spec.envVar });
-  }
+  // Concurrently: each run mostly waits on the archive and on dpkg, so two overlap well.
+  const results = await Promise.all(
+    wanted.map(async (spec) => {
+      const res = await bootstrapBase(spec, {
+        force: opts.force ?? false,
+        log,
+        ...(opts.sourcesFile !== undefined ? { sourcesFile: opts.sourcesFile } : {}),
+      });
+      return { ...res, envVar: spec.envVar };
+    }),
+  );
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   } else {
