@@ -51,9 +51,7 @@ else
   for key in "${host_keys[@]}"; do
     chown root:root "$key"
     chmod 0600 "$key"
-    if [[ -e $key.pub ]]; then
-      chmod 0644 "$key.pub"
-    fi
+    # The public half is mounted read-only from the Secret, and sshd does not mind its mode.
   done
 fi
 

@@ -73,6 +73,22 @@ class BricsSlurmSpawner(Spawner):
     req_srun = Unicode().tag(config=True)
     req_options = Unicode().tag(config=True)
 
+    # Spawner's async interface as JupyterHub drives it; records the calls so tests can see order.
+    def __init__(self, user=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user = user
+        self.calls = []
+
+    async def run_auth_state_hook(self, auth_state):
+        self.calls.append(("auth_state_hook", auth_state))
+
+    async def poll(self):
+        self.calls.append(("poll",))
+        return None
+
+    async def stop(self, now=False):
+        self.calls.append(("stop", now))
+
 
 class BricsAuthenticator(Authenticator):
     oidc_server = Unicode().tag(config=True)
@@ -187,6 +203,17 @@ def load_config(monkeypatch, environ):
             monkeypatch.delenv(var)
     for var, value in environ.items():
         monkeypatch.setenv(var, value)
+    # bricsauthenticator's published entry point, as importlib.metadata would find it installed.
+    import importlib.metadata
+
+    class BricsEntryPoint:
+        def load(self):
+            return BricsSlurmSpawner
+
+    def entry_points(**selection):
+        return [BricsEntryPoint()] if selection == {"group": "jupyterhub.spawners", "name": "brics"} else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
     config = Config()
     namespace = runpy.run_path(str(CONFIG_FILE), init_globals={"get_config": lambda: config})
     return config, namespace

@@ -15,7 +15,7 @@ def test_config_loads_for_every_environment(loader, name):
     assert hub.hub_bind_url == "http://0.0.0.0:8081"
     assert hub.cookie_max_age_days == 0.5
     assert hub.cleanup_servers is False
-    assert hub.spawner_class == "brics"
+    assert issubclass(hub.spawner_class, CONFIGURED_CLASSES["BricsSlurmSpawner"])
     assert config.Authenticator.enable_auth_state is True
     sp = config.BricsSlurmSpawner
     assert sp.hub_connect_url == "http://jupyterhub-slurm-test:8081"
@@ -166,3 +166,50 @@ def test_every_setting_is_a_known_trait_of_the_right_type(loader, name):
         unknown = set(config[section]) - set(cls.class_trait_names(config=True))
         assert not unknown, f"{section}: not configurable traits: {unknown}"
         cls(config=config)  # applying the config raises TraitError on a wrong type
+
+
+class FakeUser:
+    """The hub's User as the spawner sees it after a restart: auth_state comes from the database."""
+
+    def __init__(self, auth_state):
+        self.auth_state = auth_state
+        self.reads = 0
+
+    async def get_auth_state(self):
+        self.reads += 1
+        return self.auth_state
+
+
+@pytest.mark.parametrize("first", ["poll", "stop"])
+def test_spawner_restores_auth_state_before_first_poll_or_stop_after_a_hub_restart(loader, first):
+    config, _ = loader(env_for("dev_dummyauth"))
+    persisted = {"proj1.brics": {"name": "Project 1", "username": "alice.proj1"}}
+    user = FakeUser(persisted)
+    spawner = config.JupyterHub.spawner_class(user=user)
+
+    async def scenario():
+        if first == "poll":
+            assert await spawner.poll() is None
+        else:
+            await spawner.stop(now=True)
+        await spawner.poll()
+
+    asyncio.run(scenario())
+    expected_first = ("poll",) if first == "poll" else ("stop", True)
+    assert spawner.calls == [("auth_state_hook", persisted), expected_first, ("poll",)]
+    assert user.reads == 1, "auth_state is read once, not at every poll"
+
+
+def test_spawner_does_not_reload_auth_state_after_a_spawn_ran_the_hook(loader):
+    config, _ = loader(env_for("prod"))
+    user = FakeUser({"stale": {}})
+    spawner = config.JupyterHub.spawner_class(user=user)
+    fresh = {"proj1.brics": {"name": "Project 1", "username": "alice.proj1"}}
+
+    async def scenario():
+        await spawner.run_auth_state_hook(fresh)  # what JupyterHub does when the user spawns
+        await spawner.poll()
+
+    asyncio.run(scenario())
+    assert spawner.calls == [("auth_state_hook", fresh), ("poll",)]
+    assert user.reads == 0

@@ -327,6 +327,46 @@ echo "jupyterhub-singleuser ended gracefully"
     return body
 
 
+def reconnecting_spawner_class(base):
+    """`base` (BricsSlurmSpawner) learns the job's Unix account from auth_state, which JupyterHub
+    hands it through auth_state_hook only when the user spawns. After a hub restart JupyterHub
+    polls the servers it restored before that: the spawner cannot name the account, the poll
+    fails, and the hub forgets a job that is still running (what cleanup_servers = False is
+    meant to keep). So run the hook from the persisted auth_state before the first poll or stop."""
+
+    class ReconnectingBricsSlurmSpawner(base):
+        _auth_state_hook_ran = False
+
+        async def run_auth_state_hook(self, auth_state):
+            await super().run_auth_state_hook(auth_state)
+            self._auth_state_hook_ran = True
+
+        async def _restore_auth_state(self):
+            if not self._auth_state_hook_ran:
+                await self.run_auth_state_hook(await self.user.get_auth_state())
+
+        async def poll(self):
+            await self._restore_auth_state()
+            return await super().poll()
+
+        async def stop(self, now=False):
+            await self._restore_auth_state()
+            return await super().stop(now=now)
+
+    return ReconnectingBricsSlurmSpawner
+
+
+def brics_spawner_class():
+    """BricsSlurmSpawner through its published entry point (the name `brics` in
+    jupyterhub.spawners), so the config does not depend on the package's module layout."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="jupyterhub.spawners", name="brics")
+    if not found:
+        raise SystemExit("jupyterhub_config.py: no JupyterHub spawner named 'brics'; is bricsauthenticator installed?")
+    return next(iter(found)).load()
+
+
 def logout_redirect_url(base_url):
     """Zenith's OAuth2 proxy sign-out, then back to the service; no '//' when baseUrl is '/'."""
     prefix = base_url.rstrip("/")
@@ -366,7 +406,7 @@ else:
     c.BricsAuthenticator.invalid_jwt_logout = True
     c.BricsAuthenticator.logout_redirect_url = logout_redirect_url(settings["base_url"])
 
-c.JupyterHub.spawner_class = "brics"
+c.JupyterHub.spawner_class = reconnecting_spawner_class(brics_spawner_class())
 spawner = c.BricsSlurmSpawner
 spawner.hub_connect_url = settings["hub_connect_url"]
 # Only what the job needs crosses to Slurm (keepvars); the hub's PATH etc. mean nothing there.
