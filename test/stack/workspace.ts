@@ -104,8 +104,17 @@ async function devRepoRefs(): Promise<Map<string, string>> {
 }
 
 export async function makeWorkspace(): Promise<Workspace> {
-  const root = repoRoot();
   const dir = mkdtempSync(join(tmpdir(), "brics-env-stack-"));
+  try {
+    return await fillWorkspace(dir);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function fillWorkspace(dir: string): Promise<Workspace> {
+  const root = repoRoot();
   const pkg = join(dir, "pkg");
   mkdirSync(pkg);
   for (const entry of PACKAGE_ENTRIES) {
