@@ -1,0 +1,324 @@
+/**
+ * Tier 3: dev_realauth, the real BricsAuthenticator behind OUR jupyterhub_config.py, offline.
+ *
+ * A throw-away OIDC issuer (the fixture `issuer.py` of the manual JWT check) runs inside the hub
+ * container, so the hub reaches it on the pod's loopback; the deploy ConfigMap points
+ * `oidcServer` at it. BricsAuthenticator fetches the issuer's discovery document and keys at each
+ * login, not at start, so starting the issuer right after `up` is early enough. Tokens are sent
+ * in X-Auth-Id-Token as the Zenith tunnel sends them; the refusals asserted are the ones our
+ * config selects (invalid_jwt_logout: a bad token is sent to /hub/logout). A valid login then
+ * spawns a server as a Slurm job for the project the token grants.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { execa } from "execa";
+import { parseDocument } from "yaml";
+import { Browser, formAction, type Page } from "./browser.js";
+import { collectLogs, exists, namesMatching, podman, sh, slurmJobs } from "./podmanProbe.js";
+import { makeWorkspace, type Workspace } from "./workspace.js";
+import { BASES } from "../../src/effects/bootstrap.js";
+import { repoRoot } from "../../src/paths.js";
+import { podName, podmanContainerName, secretName, volumeName } from "../../src/plan/names.js";
+
+const ENV = "dev_realauth" as const;
+const POD = podName(ENV);
+const HUB = podmanContainerName(ENV, "jupyterhub");
+const SLURM = podmanContainerName(ENV, "slurm");
+const ORIGIN = "http://127.0.0.1:8000";
+
+/** The issuer listens on the pod's loopback, which the hub container shares (the host's does not). */
+const ISSUER_PORT = 8999;
+const ISSUER_URL = `http://127.0.0.1:${ISSUER_PORT}/realms/test`;
+/** What issuer.py puts in its tokens: platform of proj1.brics, and the audience. */
+const PLATFORM = "brics.aip1.notebooks.shared";
+const AUDIENCE = "zenith-jupyter";
+const ISSUER_IN_HUB = "/tmp/brics-env-stack-issuer.py";
+const TOKENS_IN_HUB = "/tmp/brics-env-stack-tokens";
+const TOKEN_HEADER = "X-Auth-Id-Token";
+
+const durations: [string, number][] = [];
+let ws: Workspace | undefined;
+let createdPod = false;
+/** Set once the checks in before() passed: from then on, anything of the environment is ours. */
+let ownsEnvironment = false;
+
+function seconds(since: number): number {
+  return Math.round((Date.now() - since) / 100) / 10;
+}
+
+function log(line: string): void {
+  process.stdout.write(`[stack:${ENV}] ${line}\n`);
+}
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  log(`${label}…`);
+  const result = await fn();
+  durations.push([label, seconds(t0)]);
+  log(`${label}: ${seconds(t0)} s`);
+  return result;
+}
+
+async function brics(args: string[], timeoutMs = 45 * 60_000): Promise<string> {
+  if (ws === undefined) throw new Error("no workspace");
+  const r = await execa(process.execPath, [ws.cli, ...args], {
+    env: ws.env,
+    cwd: ws.dir,
+    reject: false,
+    timeout: timeoutMs,
+    stdin: "ignore",
+    all: true,
+  });
+  if (r.exitCode !== 0) throw new Error(`brics-env ${args.join(" ")} exited ${r.exitCode}\n${r.all}`);
+  return r.all ?? "";
+}
+
+async function until<T>(what: string, timeoutS: number, probe: () => Promise<T | undefined>, everyMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutS} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function slurmReady(timeoutS = 180): Promise<void> {
+  await until("the Slurm container's 'ready'", timeoutS, async () => {
+    const r = await podman(["logs", SLURM]);
+    return /start-slurm: ready/.test(r.out + r.err) ? true : undefined;
+  });
+}
+
+/** See dev_dummyauth.test.ts: a UI page starts the OAuth round trip that gives the server's cookie. */
+async function serverStatus(browser: Browser, base: string, user: string): Promise<Record<string, unknown> | undefined> {
+  const statusUrl = `${base}user/${user}/api/status`;
+  const answered = (p: Page) => p.status === 200 && new URL(p.url).pathname.endsWith(`/user/${user}/api/status`);
+  let page = await browser.get(statusUrl);
+  if (!answered(page)) {
+    await browser.get(`${base}user/${user}/files/`);
+    page = await browser.get(statusUrl);
+  }
+  return answered(page) ? (JSON.parse(page.body) as Record<string, unknown>) : undefined;
+}
+
+async function environmentLeftovers(): Promise<string[]> {
+  const found: string[] = [];
+  if (await exists("pod", POD)) found.push(`pod ${POD}`);
+  for (const c of await namesMatching("container", POD)) found.push(`container ${c}`);
+  for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) {
+    if (await exists("volume", v)) found.push(`volume ${v}`);
+  }
+  for (const s of await namesMatching("secret", `-${ENV}`)) found.push(`secret ${s}`);
+  for (const v of await namesMatching("volume", `jupyterhub-slurm-`)) if (v.endsWith(`-${ENV}`)) found.push(`volume ${v}`);
+  return found;
+}
+
+/**
+ * Starts issuer.py in the hub container; it writes its tokens (valid, expired, wrong_audience,
+ * no_platform_project, …) and then serves its discovery document and keys. A token signed by a
+ * key the issuer never published is made beside them: the valid token's claims, re-signed with
+ * a fresh key under the same key id, so only the signature check can refuse it.
+ */
+async function startIssuer(): Promise<void> {
+  const cp = await podman(["cp", join(repoRoot(), "test", "fixtures", "python_packages", "tests", "jwt_login", "issuer.py"), `${HUB}:${ISSUER_IN_HUB}`]);
+  assert.equal(cp.code, 0, `podman cp issuer.py: ${cp.err}`);
+  const started = await podman([
+    "exec",
+    "-d",
+    HUB,
+    "sh",
+    "-c",
+    `exec python3 ${ISSUER_IN_HUB} ${ISSUER_PORT} ${TOKENS_IN_HUB} >/tmp/brics-env-stack-issuer.log 2>&1`,
+  ]);
+  assert.equal(started.code, 0, `starting the issuer: ${started.err}`);
+  await until("the issuer in the hub container", 60, async () => {
+    const r = await podman(["exec", HUB, "python3", "-c", `import urllib.request; urllib.request.urlopen("${ISSUER_URL}/certs", timeout=3)`]);
+    return r.code === 0 ? true : undefined;
+  });
+  await sh(
+    HUB,
+    `python3 - <<'EOF'
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+claims = jwt.decode(open("${TOKENS_IN_HUB}/valid.jwt").read(), options={"verify_signature": False})
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+header = jwt.get_unverified_header(open("${TOKENS_IN_HUB}/valid.jwt").read())
+open("${TOKENS_IN_HUB}/other_key.jwt", "w").write(jwt.encode(claims, key, algorithm="RS256", headers={"kid": header["kid"]}))
+EOF`,
+  );
+}
+
+async function tokenFromIssuer(name: string): Promise<string> {
+  return (await sh(HUB, `cat ${TOKENS_IN_HUB}/${name}.jwt`)).trim();
+}
+
+/** GET /hub/login as the Zenith tunnel forwards it: with the identity token, or without one. */
+function login(browser: Browser, base: string, token: string | undefined): Promise<Page> {
+  return browser.raw("GET", `${base}hub/login`, token === undefined ? {} : { headers: { [TOKEN_HEADER]: token } });
+}
+
+async function loggedInAs(browser: Browser, base: string): Promise<string | undefined> {
+  const me = await browser.api("GET", `${base}hub/api/user`);
+  return me.status === 200 ? (JSON.parse(me.body) as { name: string }).name : undefined;
+}
+
+/** The option values of the spawn form's project select. */
+function projectChoices(form: Page): string[] {
+  const select = /<select name="brics_project"[^>]*>([\s\S]*?)<\/select>/.exec(form.body);
+  assert.ok(select, "the spawn form has a brics_project select");
+  return [...(select[1] ?? "").matchAll(/<option value="([^"]*)"(?![^>]*disabled)/g)].map((m) => m[1] ?? "");
+}
+
+before(async () => {
+  const leftovers = await environmentLeftovers();
+  if (leftovers.length > 0) {
+    throw new Error(
+      `the stack test brings up ${ENV} itself and will not touch one that exists already: ` +
+        `${leftovers.join(", ")}. Remove it with \`brics-env down ${ENV} --force\` and run again.`,
+    );
+  }
+  const busy = await fetch(`${ORIGIN}/`, { signal: AbortSignal.timeout(2000) }).then(
+    () => true,
+    () => false,
+  );
+  if (busy) throw new Error(`${ORIGIN} already answers: port 8000 is taken, the hub could not publish on it`);
+  ws = await makeWorkspace();
+  ownsEnvironment = true;
+  log(`workspace ${ws.dir}; Python packages from ${ws.pythonPackages}${ws.standIns ? " (test stand-ins)" : ""}`);
+});
+
+// Interrupted (Ctrl-C, CI timeout): node:test runs no after() hook, so tear down here.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    if (ws !== undefined && createdPod) {
+      log(`${signal}: tearing ${ENV} down`);
+      spawnSync(process.execPath, [ws.cli, "down", ENV, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
+    }
+    ws?.remove();
+    process.exit(130);
+  });
+}
+
+after(async () => {
+  if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
+    try {
+      await brics(["down", ENV, ws?.deployDir ?? "", "--force"].filter((a) => a !== ""), 10 * 60_000);
+    } catch (e) {
+      log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
+      await podman(["pod", "rm", "-f", POD]);
+      for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) await podman(["volume", "rm", "-f", v]);
+      for (const kind of ["ssh-client-key", "ssh-host-key"] as const) {
+        await podman(["secret", "rm", secretName(kind, ENV)]);
+        await podman(["volume", "rm", "-f", secretName(kind, ENV)]);
+      }
+    }
+  }
+  ws?.remove();
+  if (durations.length > 0) {
+    log("durations (s):");
+    for (const [label, s] of durations) log(`  ${label.padEnd(48)} ${s}`);
+  }
+});
+
+test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the token, spawn, tear down`, { timeout: 60 * 60_000 }, async () => {
+  const w = ws;
+  assert.ok(w, "workspace");
+  try {
+    await timed("bootstrap base images", () => brics(["bootstrap-bases"]));
+    for (const b of BASES) w.env[b.envVar] = b.image;
+
+    // The ConfigMap's placeholders, filled for the issuer on the pod's loopback.
+    await brics(["init", ENV, w.deployDir]);
+    const cmPath = join(w.deployDir, "deploy-configmap.yaml");
+    const doc = parseDocument(await readFile(cmPath, "utf8"));
+    doc.setIn(["data", "oidcServer"], ISSUER_URL);
+    doc.setIn(["data", "bricsPlatform"], PLATFORM);
+    doc.setIn(["data", "jwtAudience"], AUDIENCE);
+    await writeFile(cmPath, doc.toString());
+    await brics(["check", ENV, w.deployDir]);
+    const data = doc.toJS().data as Record<string, string>;
+    const base = data["baseUrl"] ?? "/";
+    // issuer.py's tokens are alice's: proj1.brics on the platform, proj2.brics not.
+    const devUsers = (data["devUsers"] ?? "").split(/\s+/);
+    assert.ok(devUsers.includes("alice.proj1"), `devUsers has the token's account alice.proj1: ${data["devUsers"]}`);
+
+    await timed("brics-env resources (image builds)", () => brics(["resources", ENV]));
+    createdPod = true;
+    await timed("brics-env up (returns when the hub is healthy)", () => brics(["up", ENV, w.deployDir, "--no-build"]));
+    await timed("issuer started in the hub container", startIssuer);
+
+    // Refusals, each in a fresh browser: nothing may leave a login session behind.
+    const noToken = new Browser(ORIGIN);
+    assert.equal((await login(noToken, base, undefined)).status, 401, "no token: 401");
+    assert.equal(await loggedInAs(noToken, base), undefined, "no token: not logged in");
+    for (const name of ["expired", "wrong_audience", "other_key"]) {
+      const b = new Browser(ORIGIN);
+      const r = await login(b, base, await tokenFromIssuer(name));
+      // Our config sets invalid_jwt_logout: a bad token goes to logout (and on to the proxy's sign-out).
+      assert.equal(r.status, 302, `${name}: refused with a redirect (got ${r.status})`);
+      assert.equal(new URL(r.headers.get("location") ?? "", ORIGIN).pathname, `${base}hub/logout`, `${name}: redirected to logout`);
+      assert.equal(await loggedInAs(b, base), undefined, `${name}: not logged in`);
+    }
+    const noPlatform = new Browser(ORIGIN);
+    assert.equal((await login(noPlatform, base, await tokenFromIssuer("no_platform_project"))).status, 403, "no project on the platform: 403");
+    assert.equal(await loggedInAs(noPlatform, base), undefined, "no project on the platform: not logged in");
+
+    // A valid token logs in its short_name.
+    const browser = new Browser(ORIGIN);
+    const accepted = await login(browser, base, await tokenFromIssuer("valid"));
+    assert.equal(accepted.status, 302, `a valid token logs in (got ${accepted.status}: ${accepted.body.slice(0, 300)})`);
+    assert.equal(await loggedInAs(browser, base), "alice", "logged in as the token's short_name");
+    const jsonProjects = new Browser(ORIGIN);
+    assert.equal((await login(jsonProjects, base, await tokenFromIssuer("valid_json_projects"))).status, 302, "a JSON-encoded projects claim logs in");
+
+    // The options form offers exactly the token's projects on the platform.
+    const form = await browser.get(`${base}hub/spawn`);
+    assert.equal(form.status, 200, "spawn form");
+    assert.deepEqual(projectChoices(form), ["proj1.brics"], "the form lists the projects on bricsPlatform, no others");
+
+    // Spawn for that project: the job runs as the account the token names for it.
+    await timed("  + wait for the Slurm container", () => slurmReady());
+    const spawnStarted = Date.now();
+    const posted = await browser.postForm(
+      formAction(form),
+      { brics_project: "proj1.brics", runtime: "01:00:00", ngpus: "1", partition: "", reservation: "" },
+      false,
+    );
+    assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
+    const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, "alice"), 2000);
+    durations.push(["spawn request -> server reachable", seconds(spawnStarted)]);
+    log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
+    const jobs = await slurmJobs(SLURM);
+    assert.deepEqual(jobs.map((j) => [j.state, j.user]), [["RUNNING", "alice.proj1"]], `one job, as alice.proj1: ${JSON.stringify(jobs)}`);
+    const stop = await browser.api("DELETE", `${base}hub/api/users/alice/server`);
+    assert.ok([202, 204].includes(stop.status), `stop accepted (got ${stop.status}: ${stop.body})`);
+    await until("the job to leave the queue", 90, async () => ((await slurmJobs(SLURM)).length === 0 ? true : undefined));
+
+    // Logout ends the hub session and sends the browser on to the identity proxy's sign-out.
+    const out = await browser.raw("GET", `${base}hub/logout`);
+    assert.equal(out.status, 302, `logout redirects (got ${out.status})`);
+    const prefix = base.replace(/\/$/, "");
+    assert.equal(out.headers.get("location"), `${prefix}/_oidc/sign_out?rd=${encodeURIComponent(`${prefix}/`)}`, "logout goes to the proxy's sign-out");
+    assert.equal(await loggedInAs(browser, base), undefined, "logged out");
+
+    await timed("brics-env down --force", () => brics(["down", ENV, w.deployDir, "--force"]));
+    createdPod = false;
+    assert.deepEqual(await environmentLeftovers(), [], "nothing of the environment is left");
+  } catch (e) {
+    process.stdout.write(`\n[stack] FAILED: ${String(e)}\n[stack] logs:\n${await collectLogs(HUB, SLURM)}\n`);
+    const issuerLog = await podman(["exec", HUB, "cat", "/tmp/brics-env-stack-issuer.log"]);
+    process.stdout.write(`----- issuer log (exit ${issuerLog.code}) -----\n${issuerLog.out}${issuerLog.err}\n`);
+    throw e;
+  }
+});
