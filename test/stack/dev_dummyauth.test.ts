@@ -7,104 +7,26 @@
  * as a real Slurm job through ssh and sudo, faults are injected, and the environment is torn down.
  * Durations are printed at the end; on failure the hub, sshd and Slurm logs are printed.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
-import { execa } from "execa";
 import { parseDocument } from "yaml";
-import { Browser, formAction, hiddenXsrf, type Page } from "./browser.js";
-import { collectLogs, exists, namesMatching, podman, sh, slurmJobs } from "./podmanProbe.js";
-import { makeWorkspace, type Workspace } from "./workspace.js";
+import { Browser, formAction, hiddenXsrf } from "./browser.js";
+import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
+import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { BASES } from "../../src/effects/bootstrap.js";
-import { podName, podmanContainerName, secretName, volumeName } from "../../src/plan/names.js";
+import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
 
 const ENV = "dev_dummyauth" as const;
 const POD = podName(ENV);
 const HUB = podmanContainerName(ENV, "jupyterhub");
 const SLURM = podmanContainerName(ENV, "slurm");
-const ORIGIN = "http://127.0.0.1:8000";
 /** Short intervals through the deploy ConfigMap, so the faults below are seen by the spawner quickly. */
 const POLL_INTERVAL = 5;
 const STARTUP_POLL_INTERVAL = 2;
 
-const durations: [string, number][] = [];
-let ws: Workspace | undefined;
-let createdPod = false;
-/** Set once the checks in before() passed: from then on, anything of the environment is ours. */
-let ownsEnvironment = false;
-
-function seconds(since: number): number {
-  return Math.round((Date.now() - since) / 100) / 10;
-}
-
-function log(line: string): void {
-  process.stdout.write(`[stack] ${line}\n`);
-}
-
-async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  log(`${label}…`);
-  const result = await fn();
-  durations.push([label, seconds(t0)]);
-  log(`${label}: ${seconds(t0)} s`);
-  return result;
-}
-
-async function brics(args: string[], timeoutMs = 45 * 60_000): Promise<string> {
-  if (ws === undefined) throw new Error("no workspace");
-  const r = await execa(process.execPath, [ws.cli, ...args], {
-    env: ws.env,
-    cwd: ws.dir,
-    reject: false,
-    timeout: timeoutMs,
-    stdin: "ignore",
-    all: true,
-  });
-  if (r.exitCode !== 0) throw new Error(`brics-env ${args.join(" ")} exited ${r.exitCode}\n${r.all}`);
-  return r.all ?? "";
-}
-
-async function until<T>(what: string, timeoutS: number, probe: () => Promise<T | undefined>, everyMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutS * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutS} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-async function hubHealthy(base: string, timeoutS = 300): Promise<void> {
-  await until("the hub's health endpoint", timeoutS, async () => {
-    const res = await fetch(`${ORIGIN}${base}hub/health`, { signal: AbortSignal.timeout(5000) });
-    return res.status === 200 ? true : undefined;
-  });
-}
-
-/**
- * The user's server answers through the proxy. Its API refuses a browser without the server's own
- * cookie, which an authenticated page hands out through the OAuth round trip with the hub; a UI
- * page (`/files/`) starts that round trip whether or not a UI extension is installed.
- */
-async function serverStatus(browser: Browser, base: string, user: string): Promise<Record<string, unknown> | undefined> {
-  const statusUrl = `${base}user/${user}/api/status`;
-  const answered = (p: Page) => p.status === 200 && new URL(p.url).pathname.endsWith(`/user/${user}/api/status`);
-  let page = await browser.get(statusUrl);
-  if (!answered(page)) {
-    await browser.get(`${base}user/${user}/files/`);
-    page = await browser.get(statusUrl);
-  }
-  return answered(page) ? (JSON.parse(page.body) as Record<string, unknown>) : undefined;
-}
+const h = stackHarness(ENV);
 
 /**
  * sshd is the pod's only way from the hub to Slurm: stopping it is the fault, starting it the
@@ -133,96 +55,20 @@ async function hashesOfHubState(): Promise<string> {
   return sh(HUB, "cd /srv/jupyterhub && sha256sum jupyterhub_crypt_key jupyterhub_cookie_secret");
 }
 
-/**
- * `up` waits for the hub only; the Slurm container is ready once its entry point has started
- * every daemon and sshd (it logs "ready"). A user who spawns before that gets an ssh error.
- */
-async function slurmReady(timeoutS = 180): Promise<void> {
-  await until("the Slurm container's 'ready'", timeoutS, async () => {
-    const r = await podman(["logs", SLURM]);
-    return /start-slurm: ready/.test(r.out + r.err) ? true : undefined;
-  });
-}
-
-async function environmentLeftovers(): Promise<string[]> {
-  const found: string[] = [];
-  if (await exists("pod", POD)) found.push(`pod ${POD}`);
-  for (const c of await namesMatching("container", POD)) found.push(`container ${c}`);
-  for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) {
-    if (await exists("volume", v)) found.push(`volume ${v}`);
-  }
-  for (const s of await namesMatching("secret", `-${ENV}`)) found.push(`secret ${s}`);
-  for (const v of await namesMatching("volume", `jupyterhub-slurm-`)) if (v.endsWith(`-${ENV}`)) found.push(`volume ${v}`);
-  return found;
-}
-
-before(async () => {
-  const leftovers = await environmentLeftovers();
-  if (leftovers.length > 0) {
-    throw new Error(
-      `the stack test brings up ${ENV} itself and will not touch one that exists already: ` +
-        `${leftovers.join(", ")}. Remove it with \`brics-env down ${ENV} --force\` and run again.`,
-    );
-  }
-  const busy = await fetch(`${ORIGIN}/`, { signal: AbortSignal.timeout(2000) }).then(
-    () => true,
-    () => false,
-  );
-  if (busy) throw new Error(`${ORIGIN} already answers: port 8000 is taken, the hub could not publish on it`);
-  ws = await makeWorkspace();
-  ownsEnvironment = true;
-  log(`workspace ${ws.dir}; Python packages from ${ws.pythonPackages}${ws.standIns ? " (test stand-ins)" : ""}`);
-});
-
-// Interrupted (Ctrl-C, CI timeout): node:test runs no after() hook, so tear down here.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    if (ws !== undefined && createdPod) {
-      log(`${signal}: tearing ${ENV} down`);
-      spawnSync(process.execPath, [ws.cli, "down", ENV, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
-    }
-    ws?.remove();
-    process.exit(130);
-  });
-}
-
-after(async () => {
-  // Someone else's environment (before() refused to start) is never touched.
-  if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
-    try {
-      await brics(["down", ENV, ws?.deployDir ?? "", "--force"].filter((a) => a !== ""), 10 * 60_000);
-    } catch (e) {
-      log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
-      await podman(["pod", "rm", "-f", POD]);
-      for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) await podman(["volume", "rm", "-f", v]);
-      for (const kind of ["ssh-client-key", "ssh-host-key"] as const) {
-        await podman(["secret", "rm", secretName(kind, ENV)]);
-        await podman(["volume", "rm", "-f", secretName(kind, ENV)]);
-      }
-    }
-  }
-  ws?.remove();
-  if (durations.length > 0) {
-    log("durations (s):");
-    for (const [label, s] of durations) log(`  ${label.padEnd(48)} ${s}`);
-  }
-});
-
 test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults, tear down`, { timeout: 80 * 60_000 }, async () => {
-  const w = ws;
-  assert.ok(w, "workspace");
+  const w = h.workspace();
   try {
     // 1. Offline bases, through the product's bootstrap feature.
-    await timed("bootstrap base images", async () => {
+    await h.timed("bootstrap base images", async () => {
       // BRICS_ENV_TEST_COLD=1 rebuilds the bases, which also invalidates every image layer above them:
       // the closest a warm machine gets to a fresh one.
       const force = process.env["BRICS_ENV_TEST_COLD"] === "1";
-      await brics(["bootstrap-bases", ...(force ? ["--force"] : [])]);
+      await h.brics(["bootstrap-bases", ...(force ? ["--force"] : [])]);
     });
     for (const b of BASES) w.env[b.envVar] = b.image;
 
     // 2. A deploy directory from `init`, with the poll intervals shortened through the ConfigMap.
-    await brics(["init", ENV, w.deployDir]);
+    await h.brics(["init", ENV, w.deployDir]);
     const cmPath = join(w.deployDir, "deploy-configmap.yaml");
     const doc = parseDocument(await readFile(cmPath, "utf8"));
     doc.setIn(["data", "pollInterval"], String(POLL_INTERVAL));
@@ -240,11 +86,11 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const home = `/home/${project}/${unixUser}`;
 
     // 3. Images, volumes and dev clones, then the pod.
-    await timed("brics-env resources (image builds)", () => brics(["resources", ENV]));
-    createdPod = true;
-    await timed("brics-env up (returns when the hub is healthy)", () => brics(["up", ENV, w.deployDir, "--no-build"]));
-    await timed("  + extra wait for /hub/health", () => hubHealthy(base));
-    await timed("  + extra wait for the Slurm container", () => slurmReady());
+    await h.timed("brics-env resources (image builds)", () => h.brics(["resources", ENV]));
+    h.podCreated(true);
+    await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    await h.timed("  + extra wait for /hub/health", () => hubHealthy(base));
+    await h.timed("  + extra wait for the Slurm container", () => h.slurmReady());
 
     // 4. Log in as a browser would.
     const browser = new Browser(ORIGIN);
@@ -277,8 +123,8 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
     assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
     const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
-    durations.push(["spawn request -> server reachable", seconds(spawnStarted)]);
-    log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
+    h.record("spawn request -> server reachable", seconds(spawnStarted));
+    h.log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
 
     const jobs = await slurmJobs(SLURM);
     assert.equal(jobs.length, 1, `one job in the queue: ${JSON.stringify(jobs)}`);
@@ -292,7 +138,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.match(sshdLog, /Accepted publickey for jupyterspawner/, "the hub reached Slurm over ssh as jupyterspawner");
 
     // 6a. sshd down for longer than the poll interval: the server and its job survive.
-    await timed("fault: sshd stopped and restarted", async () => {
+    await h.timed("fault: sshd stopped and restarted", async () => {
       await stopSshd();
       await new Promise((r) => setTimeout(r, (POLL_INTERVAL * 3 + 2) * 1000));
       await startSshd();
@@ -306,7 +152,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     );
 
     // 6b. Hub restart: cleanup_servers = False keeps the server.
-    await timed("fault: hub container restarted", async () => {
+    await h.timed("fault: hub container restarted", async () => {
       const r = await podman(["restart", "--time", "20", HUB], 180_000);
       assert.equal(r.code, 0, `podman restart: ${r.err}`);
       await hubHealthy(base, 180);
@@ -322,23 +168,23 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 8. down keeps the volumes; a second up finds the hub's database and keys.
     const stateBefore = await hashesOfHubState();
     const session = browser.clone();
-    await timed("brics-env down (keep volumes)", () => brics(["down", ENV, w.deployDir]));
+    await h.timed("brics-env down (keep volumes)", () => h.brics(["down", ENV, w.deployDir]));
     assert.equal(await exists("pod", POD), false, "pod gone after down");
     assert.equal(await exists("volume", volumeName("jupyterhub_root", ENV)), true, "hub volume kept");
     assert.equal(await exists("volume", volumeName("slurm_root", ENV)), true, "slurm volume kept");
-    await timed("second up, hub healthy, Slurm ready", async () => {
-      await brics(["up", ENV, w.deployDir, "--no-build"]);
+    await h.timed("second up, hub healthy, Slurm ready", async () => {
+      await h.brics(["up", ENV, w.deployDir, "--no-build"]);
       await hubHealthy(base);
-      await slurmReady();
+      await h.slurmReady();
     });
     assert.equal(await hashesOfHubState(), stateBefore, "crypt key and cookie secret survived down/up");
     const again = await session.api("GET", `${base}hub/api/user`);
     assert.equal(again.status, 200, "the earlier login session is still valid: the hub database was kept");
 
     // 9. down --force leaves nothing of the environment.
-    await timed("brics-env down --force", () => brics(["down", ENV, w.deployDir, "--force"]));
-    createdPod = false;
-    assert.deepEqual(await environmentLeftovers(), [], "nothing of the environment is left");
+    await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));
+    h.podCreated(false);
+    assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
   } catch (e) {
     process.stdout.write(`\n[stack] FAILED: ${String(e)}\n[stack] logs:\n${await collectLogs(HUB, SLURM)}\n`);
     throw e;

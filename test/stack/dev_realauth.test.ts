@@ -9,25 +9,21 @@
  * config selects (invalid_jwt_logout: a bad token is sent to /hub/logout). A valid login then
  * spawns a server as a Slurm job for the project the token grants.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
-import { execa } from "execa";
 import { parseDocument } from "yaml";
 import { Browser, formAction, type Page } from "./browser.js";
-import { collectLogs, exists, namesMatching, podman, sh, slurmJobs } from "./podmanProbe.js";
-import { makeWorkspace, type Workspace } from "./workspace.js";
+import { collectLogs, podman, sh, slurmJobs } from "./podmanProbe.js";
+import { ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { BASES } from "../../src/effects/bootstrap.js";
 import { repoRoot } from "../../src/paths.js";
-import { podName, podmanContainerName, secretName, volumeName } from "../../src/plan/names.js";
+import { podmanContainerName } from "../../src/plan/names.js";
 
 const ENV = "dev_realauth" as const;
-const POD = podName(ENV);
 const HUB = podmanContainerName(ENV, "jupyterhub");
 const SLURM = podmanContainerName(ENV, "slurm");
-const ORIGIN = "http://127.0.0.1:8000";
 
 /** The issuer listens on the pod's loopback, which the hub container shares (the host's does not). */
 const ISSUER_PORT = 8999;
@@ -39,90 +35,7 @@ const ISSUER_IN_HUB = "/tmp/brics-env-stack-issuer.py";
 const TOKENS_IN_HUB = "/tmp/brics-env-stack-tokens";
 const TOKEN_HEADER = "X-Auth-Id-Token";
 
-const durations: [string, number][] = [];
-let ws: Workspace | undefined;
-let createdPod = false;
-/** Set once the checks in before() passed: from then on, anything of the environment is ours. */
-let ownsEnvironment = false;
-
-function seconds(since: number): number {
-  return Math.round((Date.now() - since) / 100) / 10;
-}
-
-function log(line: string): void {
-  process.stdout.write(`[stack:${ENV}] ${line}\n`);
-}
-
-async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  log(`${label}…`);
-  const result = await fn();
-  durations.push([label, seconds(t0)]);
-  log(`${label}: ${seconds(t0)} s`);
-  return result;
-}
-
-async function brics(args: string[], timeoutMs = 45 * 60_000): Promise<string> {
-  if (ws === undefined) throw new Error("no workspace");
-  const r = await execa(process.execPath, [ws.cli, ...args], {
-    env: ws.env,
-    cwd: ws.dir,
-    reject: false,
-    timeout: timeoutMs,
-    stdin: "ignore",
-    all: true,
-  });
-  if (r.exitCode !== 0) throw new Error(`brics-env ${args.join(" ")} exited ${r.exitCode}\n${r.all}`);
-  return r.all ?? "";
-}
-
-async function until<T>(what: string, timeoutS: number, probe: () => Promise<T | undefined>, everyMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutS * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutS} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-async function slurmReady(timeoutS = 180): Promise<void> {
-  await until("the Slurm container's 'ready'", timeoutS, async () => {
-    const r = await podman(["logs", SLURM]);
-    return /start-slurm: ready/.test(r.out + r.err) ? true : undefined;
-  });
-}
-
-/** See dev_dummyauth.test.ts: a UI page starts the OAuth round trip that gives the server's cookie. */
-async function serverStatus(browser: Browser, base: string, user: string): Promise<Record<string, unknown> | undefined> {
-  const statusUrl = `${base}user/${user}/api/status`;
-  const answered = (p: Page) => p.status === 200 && new URL(p.url).pathname.endsWith(`/user/${user}/api/status`);
-  let page = await browser.get(statusUrl);
-  if (!answered(page)) {
-    await browser.get(`${base}user/${user}/files/`);
-    page = await browser.get(statusUrl);
-  }
-  return answered(page) ? (JSON.parse(page.body) as Record<string, unknown>) : undefined;
-}
-
-async function environmentLeftovers(): Promise<string[]> {
-  const found: string[] = [];
-  if (await exists("pod", POD)) found.push(`pod ${POD}`);
-  for (const c of await namesMatching("container", POD)) found.push(`container ${c}`);
-  for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) {
-    if (await exists("volume", v)) found.push(`volume ${v}`);
-  }
-  for (const s of await namesMatching("secret", `-${ENV}`)) found.push(`secret ${s}`);
-  for (const v of await namesMatching("volume", `jupyterhub-slurm-`)) if (v.endsWith(`-${ENV}`)) found.push(`volume ${v}`);
-  return found;
-}
+const h = stackHarness(ENV);
 
 /**
  * Starts issuer.py in the hub container; it writes its tokens (valid, expired, wrong_audience,
@@ -180,83 +93,31 @@ function projectChoices(form: Page): string[] {
   return [...(select[1] ?? "").matchAll(/<option value="([^"]*)"(?![^>]*disabled)/g)].map((m) => m[1] ?? "");
 }
 
-before(async () => {
-  const leftovers = await environmentLeftovers();
-  if (leftovers.length > 0) {
-    throw new Error(
-      `the stack test brings up ${ENV} itself and will not touch one that exists already: ` +
-        `${leftovers.join(", ")}. Remove it with \`brics-env down ${ENV} --force\` and run again.`,
-    );
-  }
-  const busy = await fetch(`${ORIGIN}/`, { signal: AbortSignal.timeout(2000) }).then(
-    () => true,
-    () => false,
-  );
-  if (busy) throw new Error(`${ORIGIN} already answers: port 8000 is taken, the hub could not publish on it`);
-  ws = await makeWorkspace();
-  ownsEnvironment = true;
-  log(`workspace ${ws.dir}; Python packages from ${ws.pythonPackages}${ws.standIns ? " (test stand-ins)" : ""}`);
-});
-
-// Interrupted (Ctrl-C, CI timeout): node:test runs no after() hook, so tear down here.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    if (ws !== undefined && createdPod) {
-      log(`${signal}: tearing ${ENV} down`);
-      spawnSync(process.execPath, [ws.cli, "down", ENV, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
-    }
-    ws?.remove();
-    process.exit(130);
-  });
-}
-
-after(async () => {
-  if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
-    try {
-      await brics(["down", ENV, ws?.deployDir ?? "", "--force"].filter((a) => a !== ""), 10 * 60_000);
-    } catch (e) {
-      log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
-      await podman(["pod", "rm", "-f", POD]);
-      for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) await podman(["volume", "rm", "-f", v]);
-      for (const kind of ["ssh-client-key", "ssh-host-key"] as const) {
-        await podman(["secret", "rm", secretName(kind, ENV)]);
-        await podman(["volume", "rm", "-f", secretName(kind, ENV)]);
-      }
-    }
-  }
-  ws?.remove();
-  if (durations.length > 0) {
-    log("durations (s):");
-    for (const [label, s] of durations) log(`  ${label.padEnd(48)} ${s}`);
-  }
-});
-
 test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the token, spawn, tear down`, { timeout: 60 * 60_000 }, async () => {
-  const w = ws;
-  assert.ok(w, "workspace");
+  const w = h.workspace();
   try {
-    await timed("bootstrap base images", () => brics(["bootstrap-bases"]));
+    await h.timed("bootstrap base images", () => h.brics(["bootstrap-bases"]));
     for (const b of BASES) w.env[b.envVar] = b.image;
 
     // The ConfigMap's placeholders, filled for the issuer on the pod's loopback.
-    await brics(["init", ENV, w.deployDir]);
+    await h.brics(["init", ENV, w.deployDir]);
     const cmPath = join(w.deployDir, "deploy-configmap.yaml");
     const doc = parseDocument(await readFile(cmPath, "utf8"));
     doc.setIn(["data", "oidcServer"], ISSUER_URL);
     doc.setIn(["data", "bricsPlatform"], PLATFORM);
     doc.setIn(["data", "jwtAudience"], AUDIENCE);
     await writeFile(cmPath, doc.toString());
-    await brics(["check", ENV, w.deployDir]);
+    await h.brics(["check", ENV, w.deployDir]);
     const data = doc.toJS().data as Record<string, string>;
     const base = data["baseUrl"] ?? "/";
     // issuer.py's tokens are alice's: proj1.brics on the platform, proj2.brics not.
     const devUsers = (data["devUsers"] ?? "").split(/\s+/);
     assert.ok(devUsers.includes("alice.proj1"), `devUsers has the token's account alice.proj1: ${data["devUsers"]}`);
 
-    await timed("brics-env resources (image builds)", () => brics(["resources", ENV]));
-    createdPod = true;
-    await timed("brics-env up (returns when the hub is healthy)", () => brics(["up", ENV, w.deployDir, "--no-build"]));
-    await timed("issuer started in the hub container", startIssuer);
+    await h.timed("brics-env resources (image builds)", () => h.brics(["resources", ENV]));
+    h.podCreated(true);
+    await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    await h.timed("issuer started in the hub container", startIssuer);
 
     // Refusals, each in a fresh browser: nothing may leave a login session behind.
     const noToken = new Browser(ORIGIN);
@@ -288,7 +149,7 @@ test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the toke
     assert.deepEqual(projectChoices(form), ["proj1.brics"], "the form lists the projects on bricsPlatform, no others");
 
     // Spawn for that project: the job runs as the account the token names for it.
-    await timed("  + wait for the Slurm container", () => slurmReady());
+    await h.timed("  + wait for the Slurm container", () => h.slurmReady());
     const spawnStarted = Date.now();
     const posted = await browser.postForm(
       formAction(form),
@@ -297,8 +158,8 @@ test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the toke
     );
     assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
     const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, "alice"), 2000);
-    durations.push(["spawn request -> server reachable", seconds(spawnStarted)]);
-    log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
+    h.record("spawn request -> server reachable", seconds(spawnStarted));
+    h.log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
     const jobs = await slurmJobs(SLURM);
     assert.deepEqual(jobs.map((j) => [j.state, j.user]), [["RUNNING", "alice.proj1"]], `one job, as alice.proj1: ${JSON.stringify(jobs)}`);
     const stop = await browser.api("DELETE", `${base}hub/api/users/alice/server`);
@@ -312,9 +173,9 @@ test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the toke
     assert.equal(out.headers.get("location"), `${prefix}/_oidc/sign_out?rd=${encodeURIComponent(`${prefix}/`)}`, "logout goes to the proxy's sign-out");
     assert.equal(await loggedInAs(browser, base), undefined, "logged out");
 
-    await timed("brics-env down --force", () => brics(["down", ENV, w.deployDir, "--force"]));
-    createdPod = false;
-    assert.deepEqual(await environmentLeftovers(), [], "nothing of the environment is left");
+    await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));
+    h.podCreated(false);
+    assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
   } catch (e) {
     process.stdout.write(`\n[stack] FAILED: ${String(e)}\n[stack] logs:\n${await collectLogs(HUB, SLURM)}\n`);
     const issuerLog = await podman(["exec", HUB, "cat", "/tmp/brics-env-stack-issuer.log"]);

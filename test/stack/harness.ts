@@ -1,0 +1,204 @@
+/**
+ * What every stack scenario shares: a private workspace, `brics-env` runs in it, waiting helpers,
+ * and the rules for touching podman state — refuse to start on an environment that already
+ * exists, tear down only what the test brought up (also on Ctrl-C or a CI timeout), print how
+ * long each phase took.
+ */
+import { after, before } from "node:test";
+import { spawnSync } from "node:child_process";
+import { execa } from "execa";
+import type { Browser, Page } from "./browser.js";
+import { exists, namesMatching, podman } from "./podmanProbe.js";
+import { makeWorkspace, type Workspace } from "./workspace.js";
+import type { EnvName } from "../../src/plan/environments.js";
+import { podName, podmanContainerName, secretName, volumeName } from "../../src/plan/names.js";
+
+export const ORIGIN = "http://127.0.0.1:8000";
+
+export async function until<T>(what: string, timeoutS: number, probe: () => Promise<T | undefined>, everyMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutS} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function hubHealthy(base: string, timeoutS = 300): Promise<void> {
+  await until("the hub's health endpoint", timeoutS, async () => {
+    const res = await fetch(`${ORIGIN}${base}hub/health`, { signal: AbortSignal.timeout(5000) });
+    return res.status === 200 ? true : undefined;
+  });
+}
+
+/**
+ * The user's server answers through the proxy. Its API refuses a browser without the server's own
+ * cookie, which an authenticated page hands out through the OAuth round trip with the hub; a UI
+ * page (`/files/`) starts that round trip whether or not a UI extension is installed.
+ */
+export async function serverStatus(browser: Browser, base: string, user: string): Promise<Record<string, unknown> | undefined> {
+  const statusUrl = `${base}user/${user}/api/status`;
+  const answered = (p: Page) => p.status === 200 && new URL(p.url).pathname.endsWith(`/user/${user}/api/status`);
+  let page = await browser.get(statusUrl);
+  if (!answered(page)) {
+    await browser.get(`${base}user/${user}/files/`);
+    page = await browser.get(statusUrl);
+  }
+  return answered(page) ? (JSON.parse(page.body) as Record<string, unknown>) : undefined;
+}
+
+export function seconds(since: number): number {
+  return Math.round((Date.now() - since) / 100) / 10;
+}
+
+export interface StackHarness {
+  readonly env: EnvName;
+  readonly pod: string;
+  readonly hub: string;
+  readonly slurm: string;
+  /** The workspace, once before() has made it. */
+  workspace(): Workspace;
+  log(line: string): void;
+  timed<T>(label: string, fn: () => Promise<T>): Promise<T>;
+  /** Runs `brics-env` from the workspace; throws with its output on a non-zero exit. */
+  brics(args: string[], timeoutMs?: number): Promise<string>;
+  /** Whether the environment is up and so this test's to tear down. */
+  podCreated(created: boolean): void;
+  /** Adds a line to the durations printed at the end. */
+  record(label: string, seconds: number): void;
+  /** Whatever podman still holds of the environment. */
+  leftovers(): Promise<string[]>;
+  /**
+   * `up` waits for the hub only; the Slurm container is ready once its entry point has started
+   * every daemon and sshd (it logs "ready"). A user who spawns before that gets an ssh error.
+   */
+  slurmReady(timeoutS?: number): Promise<void>;
+}
+
+/** Registers the before/after hooks of a scenario on `env` and returns what its test uses. */
+export function stackHarness(env: EnvName): StackHarness {
+  const pod = podName(env);
+  const durations: [string, number][] = [];
+  let ws: Workspace | undefined;
+  let createdPod = false;
+  // Set once before() found no environment of this name: from then on, anything of it is ours.
+  let ownsEnvironment = false;
+
+  const log = (line: string) => process.stdout.write(`[stack:${env}] ${line}\n`);
+
+  const workspace = (): Workspace => {
+    if (ws === undefined) throw new Error("no workspace: before() did not run or failed");
+    return ws;
+  };
+
+  async function brics(args: string[], timeoutMs = 45 * 60_000): Promise<string> {
+    const w = workspace();
+    const r = await execa(process.execPath, [w.cli, ...args], { env: w.env, cwd: w.dir, reject: false, timeout: timeoutMs, stdin: "ignore", all: true });
+    if (r.exitCode !== 0) throw new Error(`brics-env ${args.join(" ")} exited ${r.exitCode}\n${r.all}`);
+    return r.all ?? "";
+  }
+
+  async function environmentLeftovers(): Promise<string[]> {
+    const found: string[] = [];
+    if (await exists("pod", pod)) found.push(`pod ${pod}`);
+    for (const c of await namesMatching("container", pod)) found.push(`container ${c}`);
+    for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) {
+      if (await exists("volume", v)) found.push(`volume ${v}`);
+    }
+    for (const s of await namesMatching("secret", `-${env}`)) found.push(`secret ${s}`);
+    for (const v of await namesMatching("volume", `jupyterhub-slurm-`)) if (v.endsWith(`-${env}`)) found.push(`volume ${v}`);
+    return found;
+  }
+
+  before(async () => {
+    const leftovers = await environmentLeftovers();
+    if (leftovers.length > 0) {
+      throw new Error(
+        `the stack test brings up ${env} itself and will not touch one that exists already: ` +
+          `${leftovers.join(", ")}. Remove it with \`brics-env down ${env} --force\` and run again.`,
+      );
+    }
+    const busy = await fetch(`${ORIGIN}/`, { signal: AbortSignal.timeout(2000) }).then(
+      () => true,
+      () => false,
+    );
+    if (busy) throw new Error(`${ORIGIN} already answers: port 8000 is taken, the hub could not publish on it`);
+    ws = await makeWorkspace();
+    ownsEnvironment = true;
+    log(`workspace ${ws.dir}; Python packages from ${ws.pythonPackages}${ws.standIns ? " (test stand-ins)" : ""}`);
+  });
+
+  // Interrupted (Ctrl-C, CI timeout): node:test runs no after() hook, so tear down here.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      if (ws !== undefined && createdPod) {
+        log(`${signal}: tearing ${env} down`);
+        spawnSync(process.execPath, [ws.cli, "down", env, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
+      }
+      ws?.remove();
+      process.exit(130);
+    });
+  }
+
+  after(async () => {
+    // Someone else's environment (before() refused to start) is never touched.
+    if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
+      try {
+        await brics(["down", env, workspace().deployDir, "--force"], 10 * 60_000);
+      } catch (e) {
+        log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
+        await podman(["pod", "rm", "-f", pod]);
+        for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) await podman(["volume", "rm", "-f", v]);
+        for (const kind of ["ssh-client-key", "ssh-host-key"] as const) {
+          await podman(["secret", "rm", secretName(kind, env)]);
+          await podman(["volume", "rm", "-f", secretName(kind, env)]);
+        }
+      }
+    }
+    ws?.remove();
+    if (durations.length > 0) {
+      log("durations (s):");
+      for (const [label, s] of durations) log(`  ${label.padEnd(48)} ${s}`);
+    }
+  });
+
+  const slurm = podmanContainerName(env, "slurm");
+  return {
+    env,
+    pod,
+    hub: podmanContainerName(env, "jupyterhub"),
+    slurm,
+    workspace,
+    log,
+    async timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+      const t0 = Date.now();
+      log(`${label}…`);
+      const result = await fn();
+      durations.push([label, seconds(t0)]);
+      log(`${label}: ${seconds(t0)} s`);
+      return result;
+    },
+    brics,
+    podCreated: (created: boolean) => {
+      createdPod = created;
+    },
+    record: (label: string, s: number) => {
+      durations.push([label, s]);
+    },
+    leftovers: environmentLeftovers,
+    async slurmReady(timeoutS = 180): Promise<void> {
+      await until("the Slurm container's 'ready'", timeoutS, async () => {
+        const r = await podman(["logs", slurm]);
+        return /start-slurm: ready/.test(r.out + r.err) ? true : undefined;
+      });
+    },
+  };
+}
