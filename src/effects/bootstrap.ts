@@ -11,7 +11,8 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
+import { run } from "./exec.js";
+import { podman, podmanAllowFailure } from "./podman.js";
 import { repoRoot } from "../paths.js";
 
 export const BOOTSTRAP_KEY_LABEL = "io.github.brics-env.bootstrap-key";
@@ -162,7 +163,6 @@ export function mmdebstrapArgs(spec: BaseSpec, outTar: string, root: string): st
 export interface BootstrapOptions {
   readonly sourcesFile?: string;
   readonly force?: boolean;
-  readonly podman?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -173,10 +173,8 @@ export interface BootstrapResult {
   readonly seconds: number;
 }
 
-async function imageKey(podman: string, image: string): Promise<string | undefined> {
-  const res = await execa(podman, ["image", "inspect", "--format", `{{index .Labels "${BOOTSTRAP_KEY_LABEL}"}}`, image], {
-    reject: false,
-  });
+async function imageKey(image: string): Promise<string | undefined> {
+  const res = await podmanAllowFailure(["image", "inspect", "--format", `{{index .Labels "${BOOTSTRAP_KEY_LABEL}"}}`, image]);
   if (res.exitCode !== 0) return undefined;
   const key = res.stdout.trim();
   return key === "" || key === "<no value>" ? undefined : key;
@@ -184,7 +182,6 @@ async function imageKey(podman: string, image: string): Promise<string | undefin
 
 export async function bootstrapBase(spec: BaseSpec, opts: BootstrapOptions = {}): Promise<BootstrapResult> {
   const started = Date.now();
-  const podman = opts.podman ?? "podman";
   const log = opts.log ?? (() => {});
   const root = repoRoot();
   const sourcesText = await readFile(opts.sourcesFile ?? DEFAULT_SOURCES_FILE, "utf8");
@@ -193,7 +190,7 @@ export async function bootstrapBase(spec: BaseSpec, opts: BootstrapOptions = {})
   const key = bootstrapKey(spec, fileContents, sources);
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
 
-  if (!opts.force && (await imageKey(podman, spec.image)) === key) {
+  if (!opts.force && (await imageKey(spec.image)) === key) {
     log(`${spec.image}: up to date (key ${key.slice(0, 12)})`);
     return { image: spec.image, key, cached: true, seconds: seconds() };
   }
@@ -202,10 +199,10 @@ export async function bootstrapBase(spec: BaseSpec, opts: BootstrapOptions = {})
   try {
     const tarPath = join(work, "rootfs.tar");
     log(`${spec.image}: mmdebstrap ${spec.suite} (${spec.packages.length} packages)…`);
-    await execa("mmdebstrap", mmdebstrapArgs(spec, tarPath, root), { input: sources, stdout: "pipe", stderr: "pipe" });
+    await run("mmdebstrap", mmdebstrapArgs(spec, tarPath, root), { input: sources });
     log(`${spec.image}: importing into podman…`);
     const changeArgs = [...spec.changes, `LABEL ${BOOTSTRAP_KEY_LABEL}=${key}`].flatMap((c) => ["--change", c]);
-    await execa(podman, ["import", ...changeArgs, tarPath, spec.image], { stdout: "pipe", stderr: "pipe" });
+    await podman(["import", ...changeArgs, tarPath, spec.image]);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
