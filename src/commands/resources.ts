@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
-import { imageBuilds, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
+import { BASE_IMAGE_VARIABLE, imageBuilds, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
 import type { ImageName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
 import { cloneUnlessPresent } from "../effects/git.js";
@@ -17,11 +17,6 @@ import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
 export const PYTHON_PACKAGES_VARIABLE = "BRICS_ENV_PYTHON_PACKAGES";
-
-export const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
-  brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
-  brics_slurm: "BRICS_ENV_SLURM_BASE_IMAGE",
-};
 
 /** What an offline or air-gapped site can do instead of pulling the public base images. */
 const OFFLINE_HELP: readonly string[] = [

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { run } from "./exec.js";
 import { podman, podmanAllowFailure } from "./podman.js";
 import { repoRoot } from "../paths.js";
+import { BASE_IMAGE_VARIABLE } from "../plan/images.js";
 
 export const BOOTSTRAP_KEY_LABEL = "io.github.brics-env.bootstrap-key";
 export const DEFAULT_SOURCES_FILE = "/etc/apt/sources.list.d/debian.sources";
@@ -44,7 +45,7 @@ export const BASES: readonly BaseSpec[] = [
   {
     kind: "jupyterhub",
     image: "localhost/brics_jupyterhub_base:debian-trixie",
-    envVar: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
+    envVar: BASE_IMAGE_VARIABLE.brics_jupyterhub,
     suite: "trixie",
     packages: [
       "ca-certificates",
@@ -71,7 +72,7 @@ export const BASES: readonly BaseSpec[] = [
   {
     kind: "slurm",
     image: "localhost/brics_slurm_base:debian-trixie",
-    envVar: "BRICS_ENV_SLURM_BASE_IMAGE",
+    envVar: BASE_IMAGE_VARIABLE.brics_slurm,
     suite: "trixie",
     packages: [
       "ca-certificates",

@@ -52,6 +52,12 @@ interface ImageDefault {
   readonly overrides: Readonly<Record<string, string>>;
 }
 
+/** The brics-env variable that replaces each image's BASE_IMAGE (a mirror, or a bootstrapped base). */
+export const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
+  brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
+  brics_slurm: "BRICS_ENV_SLURM_BASE_IMAGE",
+};
+
 const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
   brics_jupyterhub: {
     image: "brics_jupyterhub",
@@ -62,7 +68,7 @@ const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
       urlVariable: "BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL",
       requirementArg: "BRICSAUTHENTICATOR_REQUIREMENT",
     },
-    overrides: { BRICS_ENV_JUPYTERHUB_BASE_IMAGE: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
+    overrides: { [BASE_IMAGE_VARIABLE.brics_jupyterhub]: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
   },
   brics_slurm: {
     image: "brics_slurm",
@@ -73,7 +79,7 @@ const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
       urlVariable: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL",
       requirementArg: "SLURMSPAWNER_WRAPPERS_REQUIREMENT",
     },
-    overrides: { BRICS_ENV_SLURM_BASE_IMAGE: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
+    overrides: { [BASE_IMAGE_VARIABLE.brics_slurm]: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
   },
 };
 

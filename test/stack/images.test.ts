@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/effects/bootstrap.js";
-import { BASE_IMAGE_VARIABLE, planImageBuilds } from "../../src/commands/resources.js";
+import { planImageBuilds } from "../../src/commands/resources.js";
+import { BASE_IMAGE_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
 import { imageRef, volumeName, type ImageName } from "../../src/plan/names.js";
 
