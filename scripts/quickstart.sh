@@ -7,11 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 npm ci --no-audit --no-fund
 
-# Debian's podman needs runc and no default ulimits on some hosts (see README, "Podman
-# settings"); a containers.conf the user already chose wins.
-if [ -z "${CONTAINERS_CONF:-}" ]; then
-  export CONTAINERS_CONF="$PWD/.ci/containers.conf"
-  echo "quickstart: using CONTAINERS_CONF=$CONTAINERS_CONF"
-fi
-
 exec npx --no-install brics-env up dev_dummyauth "$@"

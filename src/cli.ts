@@ -38,7 +38,8 @@ const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a
                                     owner of slurm_root_<env> (default slurm 64030:64030)`;
 
 const PODMAN_VARS = `  BRICS_ENV_PODMAN                  podman executable (default: podman on PATH)
-  CONTAINERS_CONF                   podman's containers.conf (see brics-env doctor)`;
+  CONTAINERS_CONF                   podman's containers.conf; replaces every other one (brics-env
+                                    does not need it once doctor's drop-in is installed)`;
 
 function packageVersion(): string {
   try {
@@ -306,8 +307,9 @@ Examples:
       "after",
       `
 Runs a throwaway container from a local image when there is one (else asks podman info),
-lists which podman version workarounds brics-env applies, and explains the CONTAINERS_CONF
-fix when containers cannot start (crun on cgroups v1/hybrid hosts, refused ulimits).
+lists which podman version workarounds brics-env applies, and names the fix when containers
+cannot start (crun on cgroups v1/hybrid hosts, refused ulimits): the podman settings shipped in
+podman/50-brics-env.conf, installed in /etc/containers/containers.conf.d/.
 Exit 1 when something needed is missing or broken.
 
 Environment:

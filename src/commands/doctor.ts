@@ -1,17 +1,28 @@
 /** `brics-env doctor`: whether this machine can run the environments, and which workarounds apply. */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { findExecutable } from "../effects/exec.js";
 import { imageExists, podman, podmanAllowFailure, podmanInfo } from "../effects/podman.js";
 import { describeQuirks } from "../effects/podmanQuirks.js";
 import { ENVIRONMENTS } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
 import { imageRef } from "../plan/names.js";
+import { repoRoot } from "../paths.js";
 import { consoleOutput, ReportedFailure, type Output } from "./common.js";
 
-const RUNTIME_HINT =
-  "podman could not run a container. If the error mentions cgroups, crun or ulimits (e.g. on hosts with cgroups in " +
-  "hybrid mode), write a containers.conf with\n" +
-  "      [containers]\n      default_ulimits = []\n      [engine]\n      runtime = \"runc\"\n" +
-  "    install runc, and export CONTAINERS_CONF=/path/to/that/containers.conf (it replaces every other containers.conf).";
+/** The podman settings shipped with brics-env, and where podman reads drop-ins (containers.conf(5)). */
+const SHIPPED_SETTINGS = join(repoRoot(), "podman", "50-brics-env.conf");
+const DROP_IN_DIR = "/etc/containers/containers.conf.d";
+
+function runtimeHint(): string {
+  return (
+    "podman could not run a container. If the error mentions rlimit, cgroups or crun, install the podman settings " +
+    `shipped with brics-env (runc, no default ulimits) where podman reads them:\n` +
+    `      sudo install -D -m 0644 ${SHIPPED_SETTINGS} ${DROP_IN_DIR}/50-brics-env.conf\n` +
+    "    (scripts/setup-host.sh does this when its probe container fails; install runc too). To try them for one " +
+    `shell only: export CONTAINERS_CONF=${SHIPPED_SETTINGS} (it replaces every other containers.conf).`
+  );
+}
 
 async function someImage(): Promise<string | undefined> {
   for (const env of ENVIRONMENTS) {
@@ -38,6 +49,7 @@ export async function doctorCommand(out: Output = consoleOutput): Promise<void> 
       const info = await podmanInfo();
       out.say(`ok   podman ${info.version.raw}${info.remote ? " (remote client: podman machine)" : ""}, runtime ${info.ociRuntime ?? "unknown"}${info.rootless ? ", rootless" : ", root"}`);
       if (process.env["CONTAINERS_CONF"]) out.say(`ok   CONTAINERS_CONF=${process.env["CONTAINERS_CONF"]}`);
+      else if (existsSync(join(DROP_IN_DIR, "50-brics-env.conf"))) out.say(`ok   brics-env's podman settings installed in ${DROP_IN_DIR}/50-brics-env.conf`);
       const image = await someImage();
       if (image !== undefined) {
         const r = await podmanAllowFailure(["run", "--rm", "--entrypoint", "true", image], { timeoutMs: 120_000 });
@@ -45,14 +57,14 @@ export async function doctorCommand(out: Output = consoleOutput): Promise<void> 
         if (r.exitCode === 0 || /executable file not found|no such file or directory: OCI/i.test(r.stderr)) {
           out.say(`ok   ran a container from ${image}`);
         } else {
-          bad(`cannot run a container from ${image}:\n    ${r.stderr.trim().split("\n").slice(-3).join("\n    ")}\n    ${RUNTIME_HINT}`);
+          bad(`cannot run a container from ${image}:\n    ${r.stderr.trim().split("\n").slice(-3).join("\n    ")}\n    ${runtimeHint()}`);
         }
       } else {
         out.say(`ok   podman info answers (no local image to test-run a container; brics-env resources builds them)`);
       }
       for (const line of describeQuirks(info.quirks, info.remote)) out.say(`     ${line}`);
     } catch (err) {
-      bad(`podman does not work: ${(err as Error).message}\n    ${RUNTIME_HINT}`);
+      bad(`podman does not work: ${(err as Error).message}\n    ${runtimeHint()}`);
     }
   }
   for (const [tool, why] of [

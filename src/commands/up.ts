@@ -79,7 +79,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     (err: unknown) => {
       // Runtime set-up failures look alike on every host that needs the containers.conf fix.
       if (err instanceof CommandError && /rlimit|cgroup|crun|OCI permission denied/i.test(err.stderrTail)) {
-        throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the CONTAINERS_CONF fix`);
+        throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the fix (the podman settings in podman/50-brics-env.conf)`);
       }
       throw err;
     },
