@@ -92,8 +92,16 @@ const logLevelCheck: Check = (v) =>
 
 const URL_PATH_CHAR = /[A-Za-z0-9._~\-/]/;
 
-const baseUrlCheck: Check = (v) => {
-  if (!v.startsWith("/") || !v.endsWith("/")) return "must start and end with '/'";
+/**
+ * JupyterHub adds a missing leading or trailing '/' to its base_url, and upstream's example
+ * ConfigMaps write "/jupyter": the same value, normalised as JupyterHub does.
+ */
+export function normaliseBaseUrl(v: string): string {
+  return `${v.startsWith("/") ? "" : "/"}${v}${v.endsWith("/") ? "" : "/"}`;
+}
+
+const baseUrlCheck: Check = (raw) => {
+  const v = normaliseBaseUrl(raw);
   if (v.includes("//")) return "contains an empty path segment ('//')";
   if (v.split("/").some((seg) => seg === "." || seg === "..")) return "contains a '.' or '..' segment";
   return describeBadCharacters(v, URL_PATH_CHAR);
@@ -210,9 +218,10 @@ export const KEY_SPECS: readonly KeySpec[] = [
       "Log level of JupyterHub, one of the level names of Python's logging module. DEBUG is " +
       "useful while setting up an environment; INFO suits normal operation.",
     example: "INFO",
+    defaultValue: "INFO",
     expected: `one of ${PYTHON_LOG_LEVELS.join(", ")} (upper case)`,
-    appliesTo: "all",
-    usage: everywhere,
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
     schema: schemaOf(logLevelCheck),
   },
   {
@@ -222,7 +231,7 @@ export const KEY_SPECS: readonly KeySpec[] = [
       "Path prefix of every JupyterHub URL, for a hub served below the root of its host " +
       "(for example behind a Zenith tunnel shared with other services). Use / to serve at the root.",
     example: "/jupyter/",
-    expected: "a URL path starting and ending with '/', of letters, digits and . _ ~ -",
+    expected: "a URL path of letters, digits and . _ ~ - (a missing leading or trailing '/' is added, as JupyterHub does)",
     appliesTo: "all",
     usage: everywhere,
     schema: schemaOf(baseUrlCheck),

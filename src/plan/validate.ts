@@ -151,7 +151,14 @@ function validateConfigMap(
   };
 
   const apiVersion = scalarAt("apiVersion");
-  if (apiVersion?.value !== "v1") {
+  if (apiVersion?.value === "core/v1") {
+    // Upstream's examples say core/v1: podman plays it, so it deploys; only a cluster would refuse it.
+    warn('apiVersion is "core/v1", which podman accepts but Kubernetes rejects', {
+      key: "apiVersion",
+      line: apiVersion.line,
+      expected: "apiVersion: v1",
+    });
+  } else if (apiVersion?.value !== "v1") {
     err(`apiVersion is ${apiVersion === undefined ? "missing" : JSON.stringify(apiVersion.value)}`, {
       key: "apiVersion",
       line: apiVersion?.line,

@@ -63,6 +63,16 @@ def test_base_url_and_optional_poll_intervals(loader):
     assert config.BricsSlurmSpawner.startup_poll_interval == 2.5
 
 
+def test_upstream_base_url_without_slash_and_no_log_level(loader):
+    # Upstream's prod example: baseUrl "/jupyter", no logLevel.
+    env = env_for("prod") | {"DEPLOY_CONFIG_BASE_URL": "/jupyter"}
+    del env["DEPLOY_CONFIG_LOG_LEVEL"]
+    config, _ = loader(env)
+    assert config.JupyterHub.bind_url == "http://:8000/jupyter/"
+    assert config.BricsAuthenticator.logout_redirect_url == "/jupyter/_oidc/sign_out?rd=%2Fjupyter%2F"
+    assert config.Application.log_level == "INFO"
+
+
 def test_missing_variables_are_all_named(loader):
     env = env_for("dev_dummyauth")
     del env["DEPLOY_CONFIG_SSH_HOSTNAME"]
@@ -101,7 +111,7 @@ def test_environment_kind_must_be_set_by_the_manifest(loader):
     [
         ("DEPLOY_CONFIG_SSH_HOSTNAME", "host; rm -rf /", "a host name or IP address"),
         ("DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN", "relative/bin", "an absolute path"),
-        ("DEPLOY_CONFIG_BASE_URL", "jupyter", "a URL path starting with '/'"),
+        ("DEPLOY_CONFIG_BASE_URL", "/a b/", "a URL path"),
         ("DEPLOY_CONFIG_LOG_LEVEL", "LOUD", "one of DEBUG"),
         ("DEPLOY_CONFIG_DEV_USERS", "Alice.proj1", "invalid names Alice.proj1"),
         ("DEPLOY_CONFIG_POLL_INTERVAL", "soon", "a positive whole number of seconds"),

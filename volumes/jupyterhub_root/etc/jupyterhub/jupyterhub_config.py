@@ -54,7 +54,6 @@ DEPLOY_CONFIG_KEYS = {
 }
 
 REQUIRED_ALWAYS = [
-    "DEPLOY_CONFIG_LOG_LEVEL",
     "DEPLOY_CONFIG_BASE_URL",
     "DEPLOY_CONFIG_SSH_HOSTNAME",
     "DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN",
@@ -76,6 +75,11 @@ SAFE_ABS_PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 BASE_URL_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 # <USER>.<PROJECT>, lower case and starting with a letter, as BricsSlurmSpawner requires.
 DEV_USER_RE = re.compile(r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*$")
+
+
+def normalise_base_url(v):
+    """Adds a missing leading or trailing '/', as JupyterHub does to its base_url."""
+    return ("" if v.startswith("/") else "/") + v + ("" if v.endswith("/") else "/")
 
 
 class DeployConfigError(RuntimeError):
@@ -111,7 +115,7 @@ def read_settings(environ):
             problems.append(f"{_describe(var)} = {v!r}: expected {expected}")
 
     check("DEPLOY_CONFIG_LOG_LEVEL", lambda v: v.upper() in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS))
-    check("DEPLOY_CONFIG_BASE_URL", BASE_URL_RE.match, "a URL path starting with '/', e.g. '/' or '/jupyter/'")
+    check("DEPLOY_CONFIG_BASE_URL", lambda v: BASE_URL_RE.match(normalise_base_url(v)), "a URL path, e.g. '/' or '/jupyter/'")
     check("DEPLOY_CONFIG_SSH_HOSTNAME", HOSTNAME_RE.match, "a host name or IP address")
     for var in ("DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN", "DEPLOY_CONFIG_CONDA_PREFIX_DIR", "DEPLOY_CONFIG_JUPYTER_DATA_DIR"):
         check(var, SAFE_ABS_PATH_RE.match, "an absolute path of letters, digits and . _ / + -")
@@ -149,8 +153,8 @@ def read_settings(environ):
     return {
         "auth": auth,
         "slurm": slurm,
-        "log_level": value("DEPLOY_CONFIG_LOG_LEVEL").upper(),
-        "base_url": value("DEPLOY_CONFIG_BASE_URL"),
+        "log_level": value("DEPLOY_CONFIG_LOG_LEVEL").upper() or "INFO",
+        "base_url": normalise_base_url(value("DEPLOY_CONFIG_BASE_URL")),
         "dev_users": dev_users,
         "dummy_password": environ.get("DEPLOY_CONFIG_DUMMYAUTH_PASSWORD", ""),
         "ssh_hostname": value("DEPLOY_CONFIG_SSH_HOSTNAME"),
