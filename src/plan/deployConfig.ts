@@ -37,6 +37,13 @@ export type DeployConfigKey = (typeof DEPLOY_CONFIG_KEYS)[number];
  */
 export type KeyUsage = "required" | "optional" | "ignored" | "unused";
 
+/**
+ * How the hub reads a value it is given (src/plan/hubSettings.ts tells it, brics_hub/settings.py
+ * converts): text as it is, words split on spaces, seconds as a whole number, urlPath with a
+ * missing leading or trailing '/' added (normaliseBaseUrl). Validation stays here.
+ */
+export type HubValueType = "text" | "words" | "seconds" | "urlPath";
+
 export interface KeySpec {
   readonly key: DeployConfigKey;
   readonly envVar: string;
@@ -51,6 +58,8 @@ export interface KeySpec {
   /** Which environments use the key, in words, for docs. */
   readonly appliesTo: string;
   readonly usage: (env: Environment) => KeyUsage;
+  /** How the hub converts the value; text when absent. */
+  readonly hubType?: HubValueType;
   /** Also passed to the in-pod Slurm container (which creates the dev users from it). */
   readonly slurmContainer?: boolean;
   readonly schema: z.ZodType<string>;
@@ -234,6 +243,7 @@ export const KEY_SPECS: readonly KeySpec[] = [
     expected: "a URL path of letters, digits and . _ ~ - (a missing leading or trailing '/' is added, as JupyterHub does)",
     appliesTo: "all",
     usage: everywhere,
+    hubType: "urlPath",
     schema: schemaOf(baseUrlCheck),
   },
   {
@@ -250,6 +260,7 @@ export const KEY_SPECS: readonly KeySpec[] = [
       `starting with a letter; each name at most ${MAX_UNIX_USERNAME} characters; no duplicates`,
     appliesTo: "dev environments (all but prod)",
     usage: devOnly,
+    hubType: "words",
     slurmContainer: true,
     schema: schemaOf(devUsersCheck),
   },
@@ -379,6 +390,7 @@ export const KEY_SPECS: readonly KeySpec[] = [
     expected: "a positive whole number of seconds, as a quoted string",
     appliesTo: "all (optional)",
     usage: optionalEverywhere,
+    hubType: "seconds",
     schema: schemaOf(positiveSecondsCheck),
   },
   {
@@ -392,6 +404,7 @@ export const KEY_SPECS: readonly KeySpec[] = [
     expected: "a positive whole number of seconds, as a quoted string",
     appliesTo: "all (optional)",
     usage: optionalEverywhere,
+    hubType: "seconds",
     schema: schemaOf(positiveSecondsCheck),
   },
 ];

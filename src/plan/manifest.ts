@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import { stringify } from "yaml";
 import { keysUsedBy } from "./deployConfig.js";
 import { containersOf, type ContainerName, type Environment } from "./environments.js";
+import { HUB_SETTINGS_VAR, hubSettingsJson } from "./hubSettings.js";
 import { zenithClientImage } from "./images.js";
 import {
   DEPLOY_CONFIGMAP_NAME,
@@ -310,9 +311,8 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
         image: imageRef("brics_jupyterhub", env.stage),
         env: [
           ...configEnv(() => true),
-          { name: "BRICS_ENV_NAME", value: env.name },
-          { name: "BRICS_ENV_AUTH", value: env.auth },
-          { name: "BRICS_ENV_SLURM", value: env.slurm },
+          // The environment and the keys above, for the hub module (hubSettings.ts).
+          { name: HUB_SETTINGS_VAR, value: hubSettingsJson(env) },
           // Identity tokens routed through Zenith can exceed Node's default 8 KiB header limit
           // in configurable-http-proxy.
           { name: "NODE_OPTIONS", value: "--max-http-header-size=32768" },

@@ -1,46 +1,66 @@
 """
-Stand-ins for jupyterhub and batchspawner (not installable here), registered in sys.modules before
-jupyterhub_config.py is loaded. They mirror only the published interface the config relies on:
-jupyterhub.auth.Authenticator (a traitlets Configurable with allow_all and an async
-authenticate(handler, data)), and batchspawner's template rendering (format_template) and job-state
-classification (BatchSpawnerBase.query_job_status with SlurmSpawner's regexes), as of batchspawner 1.3.
+The hub module (volumes/jupyterhub_root/etc/jupyterhub/brics_hub) under test, with stand-ins for
+what cannot be installed here: jupyterhub, batchspawner and bricsauthenticator, registered
+in sys.modules before the module is imported. They mirror only the published interfaces the hub
+module relies on, as of JupyterHub 5.2, batchspawner 1.3 and bricsauthenticator v0.8.0: the trait
+types of every class the config sets, batchspawner's template rendering, command running, job
+submission and job-state classification.
+
+The environments come from test/golden/hub_environment.json: each hub container's environment as
+the manifest and the example deploy ConfigMap give it (kept true by test/unit/hubSettings.test.ts).
 """
 
+import asyncio
 import enum
+import json
 import logging
 import re
-import runpy
 import sys
 import types
 from pathlib import Path
 
 import pytest
+from fake_remote import fake_remote  # noqa: F401  (a fixture for every test module)
 from jinja2 import Template
 from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode
-from traitlets.config import Config, LoggingConfigurable
+from traitlets.config import Application, Config, LoggingConfigurable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_FILE = REPO_ROOT / "volumes/jupyterhub_root/etc/jupyterhub/jupyterhub_config.py"
+CONFIG_DIR = REPO_ROOT / "volumes/jupyterhub_root/etc/jupyterhub"
+CONFIG_FILE = CONFIG_DIR / "jupyterhub_config.py"
+HUB_ENVIRONMENTS = json.loads((REPO_ROOT / "test/golden/hub_environment.json").read_text())
+
+# No __pycache__ in the volume tree (it would be copied into every environment's volume).
+sys.dont_write_bytecode = True
+
+
+def module(name, **attrs):
+    m = types.ModuleType(name)
+    m.__dict__.update(attrs)
+    sys.modules[name] = m
+    return m
 
 
 # --- jupyterhub ------------------------------------------------------------------------------
 
 
 class Authenticator(LoggingConfigurable):
+    """jupyterhub.auth.Authenticator (5.2): it has no logout_redirect_url."""
+
     allow_all = Bool(False).tag(config=True)
     manage_groups = Bool(False).tag(config=True)
     enable_auth_state = Bool(False).tag(config=True)
-    logout_redirect_url = Unicode("").tag(config=True)
+    auto_login = Bool(False).tag(config=True)
 
     async def authenticate(self, handler, data):
         raise NotImplementedError
 
 
-# Trait types of the classes the config sets (JupyterHub 5.x, batchspawner 1.3, bricsauthenticator 0.8),
-# so that a value of the wrong type fails here as it would when JupyterHub applies the config.
+# Trait types of the classes the config sets (JupyterHub 5.2, batchspawner 1.3), so that a value of
+# the wrong type fails here as it would when JupyterHub applies the config.
 
 
-class JupyterHub(LoggingConfigurable):
+class JupyterHub(Application):
     bind_url = Unicode().tag(config=True)
     hub_bind_url = Unicode().tag(config=True)
     db_url = Unicode().tag(config=True)
@@ -59,56 +79,25 @@ class Spawner(LoggingConfigurable):
     start_timeout = Integer().tag(config=True)
     poll_interval = Integer().tag(config=True)
 
-
-class BricsSlurmSpawner(Spawner):
-    """batchspawner.SlurmSpawner's configurable traits, as bricsauthenticator's BricsSlurmSpawner inherits them."""
-
-    startup_poll_interval = Float().tag(config=True)
-    exec_prefix = Unicode().tag(config=True)
-    batch_script = Unicode().tag(config=True)
-    batch_submit_cmd = Unicode().tag(config=True)
-    batch_query_cmd = Unicode().tag(config=True)
-    batch_cancel_cmd = Unicode().tag(config=True)
-    state_unknown_re = Unicode().tag(config=True)
-    req_srun = Unicode().tag(config=True)
-    req_options = Unicode().tag(config=True)
-
-    # Spawner's async interface as JupyterHub drives it; records the calls so tests can see order.
     def __init__(self, user=None, **kwargs):
         super().__init__(**kwargs)
         self.user = user
-        self.calls = []
+        self.user_options = {}
+
+    def get_env(self):
+        return {**self.environment, "JUPYTERHUB_API_TOKEN": "secret-token", **self.user_env({})}
+
+    def user_env(self, env):
+        return env
 
     async def run_auth_state_hook(self, auth_state):
-        self.calls.append(("auth_state_hook", auth_state))
-
-    async def poll(self):
-        self.calls.append(("poll",))
-        return None
-
-    async def stop(self, now=False):
-        self.calls.append(("stop", now))
+        pass
 
 
-class BricsAuthenticator(Authenticator):
-    oidc_server = Unicode().tag(config=True)
-    brics_platform = Unicode().tag(config=True)
-    jwt_audience = Unicode().tag(config=True)
-    jwt_leeway = Float().tag(config=True)
-    invalid_jwt_logout = Bool().tag(config=True)
-
-
-CONFIGURED_CLASSES = {
-    "JupyterHub": JupyterHub,
-    "BricsSlurmSpawner": BricsSlurmSpawner,
-    "BricsAuthenticator": BricsAuthenticator,
-    "Authenticator": Authenticator,
-}
-
-jupyterhub_mod = types.ModuleType("jupyterhub")
-jupyterhub_auth_mod = types.ModuleType("jupyterhub.auth")
-jupyterhub_auth_mod.Authenticator = Authenticator
-jupyterhub_mod.auth = jupyterhub_auth_mod
+module("jupyterhub")
+module("jupyterhub.auth", Authenticator=Authenticator)
+module("jupyterhub.app", JupyterHub=JupyterHub)
+module("jupyterhub.spawner", Spawner=Spawner)
 
 
 # --- batchspawner ----------------------------------------------------------------------------
@@ -147,81 +136,190 @@ def classify_job_status(job_status, state_unknown_re, pending_re=SLURM_STATE_PEN
     return JobStatus.NOTFOUND
 
 
-batchspawner_mod = types.ModuleType("batchspawner")
-batchspawner_mod.format_template = format_template
-batchspawner_mod.JobStatus = JobStatus
+class SlurmSpawner(Spawner):
+    """batchspawner.SlurmSpawner (1.3) as far as the hub module meets it: its configurable traits, and
+    how a spawn runs and fails. run_command raises RuntimeError(<stderr>) on a non-zero exit;
+    submit_batch_script runs exec_prefix + batch_submit_cmd with the script on stdin and keeps an
+    empty job id when the output is not one; start raises RuntimeError when there is no job id or the
+    job leaves the queue before it runs."""
 
-sys.modules.setdefault("jupyterhub", jupyterhub_mod)
-sys.modules.setdefault("jupyterhub.auth", jupyterhub_auth_mod)
-sys.modules.setdefault("batchspawner", batchspawner_mod)
+    startup_poll_interval = Float(0.5).tag(config=True)
+    exec_prefix = Unicode().tag(config=True)
+    batch_script = Unicode().tag(config=True)
+    batch_submit_cmd = Unicode().tag(config=True)
+    batch_query_cmd = Unicode().tag(config=True)
+    batch_cancel_cmd = Unicode().tag(config=True)
+    state_unknown_re = Unicode().tag(config=True)
+    req_srun = Unicode().tag(config=True)
+    req_options = Unicode().tag(config=True)
+    job_id = ""
+    job_status = ""
+
+    def subvars(self, **more):
+        return {"username": self.req_username, "homedir": self.req_homedir, "keepvars": ",".join(self.get_env()), **more}
+
+    async def run_command(self, cmd, input=None, env=None):
+        proc = await asyncio.create_subprocess_shell(
+            cmd, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate(input.encode() if input else None)
+        if proc.returncode != 0:
+            self.log.error("Subprocess returned exitcode %s", proc.returncode)
+            raise RuntimeError(err.decode().strip())
+        return out.decode().strip()
+
+    def parse_job_id(self, output):
+        job_id = output.splitlines()[-1].split(";")[0]
+        int(job_id)
+        return job_id
+
+    async def submit_batch_script(self):
+        subvars = self.subvars()
+        cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_submit_cmd, **subvars)))
+        script = format_template(self.batch_script, cmd="batchspawner-singleuser jupyterhub-singleuser", **subvars, **self.user_options)
+        out = await self.run_command(cmd, input=script, env=self.get_env())
+        try:
+            self.job_id = self.parse_job_id(out)
+        except Exception:
+            self.log.error("Job submission failed with exit code %s", out)
+            self.job_id = ""
+        return self.job_id
+
+    async def query_job_status(self):
+        subvars = self.subvars(job_id=self.job_id)
+        cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_query_cmd, **subvars)))
+        try:
+            self.job_status = await self.run_command(cmd, env=self.get_env())
+        except RuntimeError as e:
+            self.job_status = e.args[0]
+        return classify_job_status(self.job_status, self.state_unknown_re)
+
+    async def start(self):
+        await self.submit_batch_script()
+        if len(self.job_id) == 0:
+            raise RuntimeError("Jupyter batch job submission failure (no jobid in output)")
+        while True:
+            status = await self.query_job_status()
+            if status == JobStatus.RUNNING:
+                return ("node1", 12345)
+            if status == JobStatus.NOTFOUND:
+                self.job_id = ""
+                raise RuntimeError(
+                    "The Jupyter batch job has disappeared while pending in the queue or died immediately after starting."
+                )
+            await asyncio.sleep(self.startup_poll_interval)
 
 
-# --- loading the config ----------------------------------------------------------------------
+module("batchspawner", format_template=format_template, JobStatus=JobStatus, SlurmSpawner=SlurmSpawner)
 
-ENVIRONMENTS = {
-    "dev_dummyauth": ("dummy", "pod"),
-    "dev_dummyauth_extslurm": ("dummy", "external"),
-    "dev_realauth": ("jwt", "pod"),
-    "dev_realauth_zenithclient": ("jwt", "pod"),
-    "prod": ("jwt", "external"),
+
+# --- bricsauthenticator ----------------------------------------------------------------------
+
+
+class BricsSlurmSpawner(SlurmSpawner):
+    """bricsauthenticator's BricsSlurmSpawner: the job's account and home from auth_state and the form.
+    Records the calls JupyterHub makes, so tests can see their order."""
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        self.calls = []
+        self.brics_projects = {}
+
+    @property
+    def req_username(self):
+        return self.brics_projects[self.user_options["brics_project"]]["username"]
+
+    @property
+    def req_homedir(self):
+        return f"/home/{self.user_options['brics_project'].partition('.')[0]}/{self.req_username}"
+
+    def user_env(self, env):
+        return {**env, "USER": self.req_username, "HOME": self.req_homedir, "SHELL": "/bin/bash"}
+
+    async def run_auth_state_hook(self, auth_state):
+        self.calls.append(("auth_state_hook", auth_state))
+        self.brics_projects = auth_state or {}
+
+    async def poll(self):
+        self.calls.append(("poll",))
+        return None
+
+    async def stop(self, now=False):
+        self.calls.append(("stop", now))
+
+
+class BricsAuthenticator(Authenticator):
+    """bricsauthenticator's BricsAuthenticator, with the logout traits of the release the pins name (v0.8.0)."""
+
+    oidc_server = Unicode().tag(config=True)
+    brics_platform = Unicode().tag(config=True)
+    jwt_audience = Unicode().tag(config=True)
+    jwt_leeway = Float().tag(config=True)
+    logout_redirect_url = Unicode("").tag(config=True)
+    invalid_jwt_logout = Bool(False).tag(config=True)
+
+
+CONFIGURED_CLASSES = {
+    "JupyterHub": JupyterHub,
+    "BricsSlurmSpawner": BricsSlurmSpawner,
+    "BricsAuthenticator": BricsAuthenticator,
+    "Authenticator": Authenticator,
 }
 
-COMMON_ENV = {
-    "DEPLOY_CONFIG_LOG_LEVEL": "INFO",
-    "DEPLOY_CONFIG_BASE_URL": "/",
-    "DEPLOY_CONFIG_SSH_HOSTNAME": "localhost",
-    "DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN": "/opt/jupyter/slurmspawner_wrappers/bin",
-    "DEPLOY_CONFIG_CONDA_PREFIX_DIR": "/opt/jupyter/miniforge3",
-    "DEPLOY_CONFIG_JUPYTER_DATA_DIR": "/opt/jupyter/jupyter_data",
-    "DEPLOY_CONFIG_HUB_CONNECT_URL": "http://jupyterhub-slurm-test:8081",
-}
-DUMMY_ENV = {
-    "DEPLOY_CONFIG_DEV_USERS": "alice.proj1 alice.proj2 bob.proj1",
-    "DEPLOY_CONFIG_DUMMYAUTH_PASSWORD": "s3cret pass'word",
-}
-JWT_ENV = {
-    "DEPLOY_CONFIG_OIDC_SERVER": "https://keycloak.example/realms/test",
-    "DEPLOY_CONFIG_BRICS_PLATFORM": "brics.test.notebooks.shared",
-    "DEPLOY_CONFIG_JWT_AUDIENCE": "zenith-jupyter",
-}
+
+class EntryPoint:
+    def __init__(self, cls):
+        self.cls = cls
+
+    def load(self):
+        return self.cls
+
+
+def installed(monkeypatch, authenticator=BricsAuthenticator, spawner=BricsSlurmSpawner):
+    """bricsauthenticator's entry points (both named `brics`) as importlib.metadata finds them installed."""
+    import brics_hub.config
+
+    plugins = {"jupyterhub.authenticators": authenticator, "jupyterhub.spawners": spawner}
+
+    def entry_points(group, name):
+        return [EntryPoint(plugins[group])] if name == "brics" and group in plugins else []
+
+    monkeypatch.setattr(brics_hub.config, "entry_points", entry_points)
+
+
+# --- the environments ------------------------------------------------------------------------
+
+ENVIRONMENTS = {name: (json.loads(env["BRICS_ENV_SETTINGS"])["auth"], json.loads(env["BRICS_ENV_SETTINGS"])["slurm"]) for name, env in HUB_ENVIRONMENTS.items()}
 
 
 def env_for(name):
-    auth, slurm = ENVIRONMENTS[name]
-    env = {"BRICS_ENV_NAME": name, "BRICS_ENV_AUTH": auth, "BRICS_ENV_SLURM": slurm, **COMMON_ENV}
-    env.update(DUMMY_ENV if auth == "dummy" else JWT_ENV)
-    return env
+    """The hub container's environment in `name`, with the example deploy ConfigMap."""
+    return dict(HUB_ENVIRONMENTS[name])
 
 
-def load_config(monkeypatch, environ):
-    """Run jupyterhub_config.py the way JupyterHub's loader does (get_config() in its namespace)
-    with exactly `environ` as the DEPLOY_CONFIG_*/BRICS_ENV_* environment. Returns (config, namespace)."""
+sys.path.insert(0, str(CONFIG_DIR))
+
+
+def load_config(monkeypatch, environ, authenticator=BricsAuthenticator):
+    """Run jupyterhub_config.py the way JupyterHub's loader does (get_config() in its namespace) with
+    exactly `environ` as the process environment's DEPLOY_CONFIG_*/BRICS_ENV_* part. Returns the config."""
     import os
+    import runpy
 
     for var in list(os.environ):
         if var.startswith(("DEPLOY_CONFIG_", "BRICS_ENV_")):
             monkeypatch.delenv(var)
     for var, value in environ.items():
         monkeypatch.setenv(var, value)
-    # bricsauthenticator's published entry point, as importlib.metadata would find it installed.
-    import importlib.metadata
-
-    class BricsEntryPoint:
-        def load(self):
-            return BricsSlurmSpawner
-
-    def entry_points(**selection):
-        return [BricsEntryPoint()] if selection == {"group": "jupyterhub.spawners", "name": "brics"} else []
-
-    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    installed(monkeypatch, authenticator=authenticator)
     config = Config()
-    namespace = runpy.run_path(str(CONFIG_FILE), init_globals={"get_config": lambda: config})
-    return config, namespace
+    runpy.run_path(str(CONFIG_FILE), init_globals={"get_config": lambda: config, "__file__": str(CONFIG_FILE)})
+    return config
 
 
 @pytest.fixture
 def loader(monkeypatch):
-    return lambda environ: load_config(monkeypatch, environ)
+    return lambda environ, **kw: load_config(monkeypatch, environ, **kw)
 
 
 logging.basicConfig(level=logging.DEBUG)

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { keysUsedBy } from "../../src/plan/deployConfig.js";
 import { containersOf, ENVIRONMENTS, getEnvironment, type Environment } from "../../src/plan/environments.js";
+import { hubSettingsJson } from "../../src/plan/hubSettings.js";
 import {
   buildManifest,
   hubApiPublishFromUrl,
@@ -113,9 +114,7 @@ describe("buildManifest", () => {
         }
         const fixed = Object.fromEntries(hub(pod).env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
         assert.deepEqual(fixed, {
-          BRICS_ENV_NAME: env.name,
-          BRICS_ENV_AUTH: env.auth,
-          BRICS_ENV_SLURM: env.slurm,
+          BRICS_ENV_SETTINGS: hubSettingsJson(env),
           NODE_OPTIONS: "--max-http-header-size=32768",
         });
       });

@@ -1,0 +1,48 @@
+/**
+ * What the hub needs to know about its environment and the deploy-config keys it uses, as the
+ * one line of JSON the manifest puts in the hub container's BRICS_ENV_SETTINGS. The hub module
+ * (volumes/jupyterhub_root/etc/jupyterhub/brics_hub/settings.py) reads each key's env var, falls
+ * back to the default given here, converts by type and applies the result; it neither validates
+ * nor defaults on its own, so KEY_SPECS stays the one owner of those facts.
+ */
+import { keysUsedBy, type HubValueType } from "./deployConfig.js";
+import type { AuthMode, EnvName, Environment, SlurmPlacement } from "./environments.js";
+
+export const HUB_SETTINGS_VAR = "BRICS_ENV_SETTINGS";
+
+export interface HubKey {
+  /** The deploy ConfigMap key, which is also the name the hub module looks the value up by. */
+  readonly key: string;
+  readonly env: string;
+  readonly type: HubValueType;
+  readonly required: boolean;
+  /** What the hub uses when an optional key is absent (KEY_SPECS' defaultValue). */
+  readonly default?: string;
+}
+
+export interface HubSettingsData {
+  readonly environment: EnvName;
+  readonly auth: AuthMode;
+  readonly slurm: SlurmPlacement;
+  readonly keys: readonly HubKey[];
+}
+
+export function hubSettingsData(env: Environment): HubSettingsData {
+  return {
+    environment: env.name,
+    auth: env.auth,
+    slurm: env.slurm,
+    keys: keysUsedBy(env).map((s) => ({
+      key: s.key,
+      env: s.envVar,
+      type: s.hubType ?? "text",
+      required: s.usage(env) === "required",
+      ...(s.defaultValue !== undefined ? { default: s.defaultValue } : {}),
+    })),
+  };
+}
+
+/** Compact, so that the env var stays one readable line in combined.yaml. */
+export function hubSettingsJson(env: Environment): string {
+  return JSON.stringify(hubSettingsData(env));
+}

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parseDocument } from "yaml";
+import { KEY_SPECS, keysUsedBy } from "../../src/plan/deployConfig.js";
+import { ENVIRONMENTS, type Environment } from "../../src/plan/environments.js";
+import { HUB_SETTINGS_VAR, hubSettingsData, hubSettingsJson } from "../../src/plan/hubSettings.js";
+import { buildManifest, type Container, type Pod } from "../../src/plan/manifest.js";
+import { repoRoot } from "../../src/paths.js";
+import { KEY_A, KEY_B, KEY_C } from "./fixtureKeys.js";
+import { ZENITH_CONFIG } from "./helpers.js";
+
+function hubContainer(env: Environment): Container {
+  const keys = {
+    clientKey: KEY_A,
+    ...(env.slurm === "pod" ? { hostKey: KEY_C } : { knownHosts: `slurm.example.org ${KEY_C.public}` }),
+    ...(env.ingress === "zenith" ? { zenithKey: KEY_B, zenithConfig: ZENITH_CONFIG } : {}),
+  };
+  const pod = buildManifest(env, { keys, hubConnectUrl: "http://10.1.2.3:8081" }).find((o): o is Pod => o.kind === "Pod")!;
+  return pod.spec.containers.find((c) => c.name === "jupyterhub")!;
+}
+
+/**
+ * The hub container's environment as podman gives it when the committed example ConfigMap is
+ * played with the environment's manifest: fixed values as they are, ConfigMap references
+ * resolved (optional keys the example leaves out stay unset).
+ */
+function hubEnvironmentWithExample(env: Environment): Record<string, string> {
+  const example = parseDocument(readFileSync(join(repoRoot(), "examples", env.name, "deploy-configmap.yaml"), "utf8")).toJS() as {
+    data: Record<string, string>;
+  };
+  const out: Record<string, string> = {};
+  for (const e of hubContainer(env).env) {
+    if (e.value !== undefined) out[e.name] = e.value;
+    const ref = e.valueFrom?.configMapKeyRef;
+    if (ref !== undefined && ref.key in example.data) out[e.name] = example.data[ref.key]!;
+  }
+  return out;
+}
+
+describe("the hub's settings data (BRICS_ENV_SETTINGS)", () => {
+  for (const env of ENVIRONMENTS) {
+    it(`${env.name}: names the environment and every key the hub container is given, from KEY_SPECS`, () => {
+      const data = hubSettingsData(env);
+      assert.deepEqual([data.environment, data.auth, data.slurm], [env.name, env.auth, env.slurm]);
+      assert.deepEqual(
+        data.keys.map((k) => [k.key, k.env, k.required, k.default]),
+        keysUsedBy(env).map((s) => [s.key, s.envVar, s.usage(env) === "required", s.defaultValue]),
+      );
+      const container = hubContainer(env);
+      const fromConfigMap = container.env.filter((e) => e.valueFrom !== undefined).map((e) => e.name);
+      assert.deepEqual(fromConfigMap, data.keys.map((k) => k.env), "the manifest passes exactly the keys the data describes");
+      assert.equal(container.env.find((e) => e.name === HUB_SETTINGS_VAR)?.value, hubSettingsJson(env));
+      assert.deepEqual(JSON.parse(hubSettingsJson(env)), JSON.parse(JSON.stringify(data)));
+    });
+  }
+
+  it("gives every optional key a default and tells the hub how to convert each value", () => {
+    for (const s of KEY_SPECS) {
+      for (const env of ENVIRONMENTS) if (s.usage(env) === "optional") assert.ok(s.defaultValue !== undefined, `${s.key} is optional without a default`);
+    }
+    const types = Object.fromEntries(hubSettingsData(ENVIRONMENTS[0]!).keys.map((k) => [k.key, k.type]));
+    assert.equal(types["devUsers"], "words");
+    assert.equal(types["pollInterval"], "seconds");
+    assert.equal(types["logLevel"], "text");
+  });
+
+  // test/python reads this file to run the hub module in each environment as the pod would.
+  it("test/golden/hub_environment.json holds each environment's hub container environment with its example ConfigMap", () => {
+    const text = `${JSON.stringify(Object.fromEntries(ENVIRONMENTS.map((env) => [env.name, hubEnvironmentWithExample(env)])), null, 2)}\n`;
+    const file = join(repoRoot(), "test", "golden", "hub_environment.json");
+    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(file, text);
+    assert.equal(readFileSync(file, "utf8"), text, "run with UPDATE_GOLDEN=1 to accept the change");
+  });
+});

@@ -1,0 +1,96 @@
+"""apply_config(settings, c): the JupyterHub configuration of every brics-env environment."""
+
+import urllib.parse
+from importlib.metadata import entry_points
+
+# Importing batchspawner registers its Hub API handler, through which jobs report their port.
+import batchspawner  # noqa: F401
+
+from .auth import DummyBricsAuthenticator
+from .settings import HubConfigError
+from .slurm import (
+    SRV_DIR,
+    STATE_UNKNOWN_RE,
+    batch_cancel_cmd,
+    batch_query_cmd,
+    batch_script,
+    batch_submit_cmd,
+    ssh_exec_prefix,
+)
+from .spawner import hub_spawner_class
+
+# The name bricsauthenticator registers its authenticator and spawner under.
+PLUGIN_NAME = "brics"
+
+
+def installed_plugin(group):
+    """A class through its published entry point, so the config does not depend on the package's module layout."""
+    found = entry_points(group=group, name=PLUGIN_NAME)
+    if not found:
+        raise HubConfigError(f"no {group} entry point named {PLUGIN_NAME!r}: is bricsauthenticator installed in the hub image?")
+    return next(iter(found)).load()
+
+
+def logout_redirect_url(base_url):
+    """Zenith's OAuth2 proxy sign-out, then back to the service; no '//' when baseUrl is '/'."""
+    prefix = base_url.rstrip("/")
+    return f"{prefix}/_oidc/sign_out?rd={urllib.parse.quote(prefix + '/', safe='')}"
+
+
+def apply_config(settings, c):
+    """Sets `c` (a traitlets Config) from `settings` (settings.Settings)."""
+    c.Application.log_level = settings["logLevel"]
+
+    base_url = settings["baseUrl"]
+    c.JupyterHub.bind_url = f"http://:8000{base_url}"
+    # Spawned servers run elsewhere (another container, other hosts) and call back to the Hub API.
+    c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+    c.JupyterHub.db_url = f"sqlite:///{SRV_DIR}/jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = f"{SRV_DIR}/jupyterhub_cookie_secret"
+    # The signed cookie value expires after 12 h.
+    c.JupyterHub.cookie_max_age_days = 0.5
+    # Servers are batch jobs: let them outlive a hub restart.
+    c.JupyterHub.cleanup_servers = False
+
+    # auth_state carries the projects to the spawner; JUPYTERHUB_CRYPT_KEY is set by start-jupyterhub.
+    c.Authenticator.enable_auth_state = True
+
+    if settings.auth == "dummy":
+        c.JupyterHub.authenticator_class = DummyBricsAuthenticator
+        c.DummyBricsAuthenticator.shared_password = settings["dummyAuthPassword"]
+        c.DummyBricsAuthenticator.dev_users = settings["devUsers"]
+    elif settings.auth == "jwt":
+        c.JupyterHub.authenticator_class = installed_plugin("jupyterhub.authenticators")
+        c.BricsAuthenticator.oidc_server = settings["oidcServer"]
+        c.BricsAuthenticator.brics_platform = settings["bricsPlatform"]
+        c.BricsAuthenticator.jwt_audience = settings["jwtAudience"]
+        c.BricsAuthenticator.jwt_leeway = 5
+        c.BricsAuthenticator.invalid_jwt_logout = True
+        c.BricsAuthenticator.logout_redirect_url = logout_redirect_url(base_url)
+    else:
+        raise HubConfigError(f"authentication {settings.auth!r} of {settings.environment} is not one this hub module knows")
+
+    c.JupyterHub.spawner_class = hub_spawner_class(installed_plugin("jupyterhub.spawners"))
+    spawner = c.BricsSlurmSpawner
+    spawner.hub_connect_url = settings["hubConnectUrl"]
+    # Only what the job needs crosses to Slurm (keepvars); the hub's PATH etc. mean nothing there.
+    spawner.env_keep = []
+    # JUPYTERHUB_* so that the sudo policy's env_keep lets them through to sbatch.
+    spawner.environment = {
+        "JUPYTERHUB_BRICS_CONDA_PREFIX_DIR": settings["condaPrefixDir"],
+        "JUPYTERHUB_BRICS_JUPYTER_DATA_DIR": settings["jupyterDataDir"],
+    }
+    spawner.notebook_dir = "~/"
+    spawner.start_timeout = 420
+    spawner.poll_interval = settings["pollInterval"]
+    spawner.startup_poll_interval = settings["startupPollInterval"]
+    # srun would otherwise pass on only sbatch's --export list; ALL keeps what the batch script set up.
+    spawner.req_srun = "srun --export=ALL"
+    spawner.req_options = "--nodes=1"
+    spawner.batch_script = batch_script(settings.slurm)
+    wrappers_bin = settings["slurmSpawnerWrappersBin"].rstrip("/")
+    spawner.exec_prefix = ssh_exec_prefix(settings["sshHostname"])
+    spawner.batch_submit_cmd = batch_submit_cmd(wrappers_bin)
+    spawner.batch_query_cmd = batch_query_cmd(wrappers_bin)
+    spawner.batch_cancel_cmd = batch_cancel_cmd(wrappers_bin)
+    spawner.state_unknown_re = STATE_UNKNOWN_RE

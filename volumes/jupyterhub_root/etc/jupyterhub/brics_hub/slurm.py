@@ -1,0 +1,124 @@
+"""
+The commands batchspawner runs to drive Slurm over ssh, and the batch script it submits.
+
+Every command runs as
+    ssh ... jupyterspawner@<sshHostname> sudo -u <USER>.<PROJECT> <slurmspawner_wrappers script>
+and the jupyterspawner account's sudo policy allows exactly the three wrapper scripts.
+"""
+
+SRV_DIR = "/srv/jupyterhub"
+SSH_KEY_FILE = f"{SRV_DIR}/ssh_key"
+SSH_USER = "jupyterspawner"
+SSH_CONNECT_TIMEOUT_S = 20
+
+# Printed by the query command when ssh itself fails (exit 255): see batch_query_cmd below.
+SSH_FAILED_MARKER = "BRICS_SLURM_HOST_UNREACHABLE"
+
+
+def ssh_exec_prefix(hostname):
+    """batchspawner prepends this to every command; {{username}} is the job's <USER>.<PROJECT>.
+
+    Jinja form ({{ }}) so it renders the same whether batchspawner formats it alone or joined with a
+    command that itself uses Jinja. BatchMode: never prompt; StrictHostKeyChecking: only the host key
+    from the Secret (/etc/ssh/ssh_known_hosts) is trusted.
+    """
+    return " ".join(
+        [
+            "ssh",
+            f"-i {SSH_KEY_FILE}",
+            "-o BatchMode=yes",
+            "-o StrictHostKeyChecking=yes",
+            f"-o ConnectTimeout={SSH_CONNECT_TIMEOUT_S}",
+            f"{SSH_USER}@{hostname}",
+            "sudo -u {{username}}",
+        ]
+    )
+
+
+# Each keepvar crosses two shells: the hub's local `sh -c` (which runs ssh) and, after ssh has
+# joined its arguments with spaces, the remote login shell (`bash -c`). ssh does not carry the
+# environment, so each variable is passed as a VAR=value argument of sudo (allowed by env_keep).
+#
+# Locally, "$VAR" expands to the value, which sed turns into one single-quoted word for the remote
+# shell ( ' -> '\'' ); the surrounding double quotes keep it one argument locally. The remote shell
+# then removes exactly that quoting, so spaces, quotes, $, backslashes and newlines arrive intact.
+# (Trailing newlines of a value are lost to command substitution.)
+KEEPVAR_ARG_TEMPLATE = r""""{{var}}=$(printf '%s' "${{var}}" | sed "s/'/'\\\\''/g;1s/^/'/;\$s/\$/'/")" """
+
+
+def batch_submit_cmd(wrappers_bin):
+    return (
+        "{% for var in keepvars.split(',') if var %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
+        f"{wrappers_bin}/slurmspawner_sbatch"
+    )
+
+
+# slurmspawner_squeue/scancel take the job id from SLURMSPAWNER_JOB_ID (a number from sbatch).
+#
+# batchspawner (>= 1.3) reads a failed query's stderr as the job status and classifies it:
+# state_running_re / state_pending_re -> job alive, state_unknown_re -> "unknown" (poll() keeps the
+# server, start() keeps waiting), anything else -> "not found" (the server is dropped as dead).
+# A dropped ssh connection must not kill a user's session, so when ssh itself fails (exit status
+# 255, which neither sudo nor the wrappers use) the command adds a marker line to stderr that
+# state_unknown_re matches, and keeps the exit status. A real "job not found" (squeue prints
+# nothing, or `slurm_load_jobs error: Invalid job id specified`) still reads as gone.
+def batch_query_cmd(wrappers_bin):
+    return (
+        f"SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_squeue"
+        ' || { rc=$?; if [ "$rc" -eq 255 ]; then'
+        f' echo "{SSH_FAILED_MARKER}: ssh to the Slurm host failed (exit status 255)" >&2;'
+        ' fi; exit "$rc"; }'
+    )
+
+
+def batch_cancel_cmd(wrappers_bin):
+    return f"SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_scancel"
+
+
+# SlurmSpawner's own unknown states (controller not answering) plus the ssh failure marker; (?m)
+# because ssh's own error message comes first on stderr.
+STATE_UNKNOWN_RE = (
+    r"(?m)^(?:slurm_load_jobs error: (?:Socket timed out on send/recv|Unable to contact slurm controller)"
+    rf"|{SSH_FAILED_MARKER}\b)"
+)
+
+
+def batch_script(slurm):
+    """The job script. The pod's single-node Slurm has no GPUs, so --gpus is for external Slurm only.
+
+    Note: an --export list without ALL makes Slurm load the user's login environment on the node
+    (as --get-user-env does), which Slurm 24.11's slurmd does in a new namespace: a containerised
+    Slurm on 24.11 needs CAP_SYS_ADMIN for any job spawned here.
+    """
+    body = (
+        "#!/bin/bash\n"
+        "#SBATCH --output={{homedir}}/jupyterhub_slurmspawner_%j.log\n"
+        "#SBATCH --job-name=spawner-jupyterhub\n"
+        "#SBATCH --chdir={{homedir}}\n"
+        "#SBATCH --export={{keepvars}}\n"
+        "#SBATCH --get-user-env\n"
+        "{% if partition %}#SBATCH --partition={{partition}}\n{% endif %}"
+        "{% if runtime %}#SBATCH --time={{runtime}}\n{% endif %}"
+        "{% if memory %}#SBATCH --mem={{memory}}\n{% endif %}"
+        "{% if gres %}#SBATCH --gres={{gres}}\n{% endif %}"
+    )
+    if slurm == "external":
+        body += "{% if ngpus %}#SBATCH --gpus={{ngpus}}\n{% endif %}"
+    body += (
+        "{% if nprocs %}#SBATCH --cpus-per-task={{nprocs}}\n{% endif %}"
+        "{% if reservation %}#SBATCH --reservation={{reservation}}\n{% endif %}"
+        "{% if options %}#SBATCH {{options}}\n{% endif %}"
+    )
+    body += """
+set -euo pipefail
+
+source "${JUPYTERHUB_BRICS_CONDA_PREFIX_DIR}/bin/activate" jupyter-user-env
+export JUPYTER_PATH="${JUPYTERHUB_BRICS_JUPYTER_DATA_DIR}${JUPYTER_PATH:+:${JUPYTER_PATH}}"
+
+trap 'echo SIGTERM received' TERM
+{{prologue}}
+{% if srun %}{{srun}} {% endif %}{{cmd}}
+echo "jupyterhub-singleuser ended gracefully"
+{{epilogue}}
+"""
+    return body
