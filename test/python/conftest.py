@@ -1,10 +1,11 @@
 """
 The hub module (volumes/jupyterhub_root/etc/jupyterhub/brics_hub) under test, with stand-ins for
-what cannot be installed here: jupyterhub, batchspawner and bricsauthenticator, registered
+what cannot be installed here: jupyterhub, batchspawner, bricsauthenticator and tornado, registered
 in sys.modules before the module is imported. They mirror only the published interfaces the hub
-module relies on, as of JupyterHub 5.2, batchspawner 1.3 and bricsauthenticator v0.8.0: the trait
-types of every class the config sets, batchspawner's template rendering, command running, job
-submission and job-state classification.
+module relies on, as of JupyterHub 5.2, batchspawner 1.3, bricsauthenticator v0.7.0 and the newer
+release the pins name (v0.8.0), and tornado 6: the trait types of every class the config sets,
+batchspawner's template rendering, command running, job submission and job-state classification,
+and the handlers the authenticator registers.
 
 The environments come from test/golden/hub_environment.json: each hub container's environment as
 the manifest and the example deploy ConfigMap give it (kept true by test/unit/hubSettings.test.ts).
@@ -41,11 +42,70 @@ def module(name, **attrs):
     return m
 
 
+# --- tornado ---------------------------------------------------------------------------------
+
+
+class HTTPError(Exception):
+    """tornado.web.HTTPError (tornado 6): the status, a %-format log_message with its args, a reason phrase."""
+
+    def __init__(self, status_code=500, log_message=None, *args, **kwargs):
+        self.status_code = status_code
+        self.log_message = log_message
+        self.args = args
+        self.reason = kwargs.get("reason", None)
+        if log_message and not args:
+            self.log_message = log_message.replace("%", "%%")
+
+    def __str__(self):
+        message = f"HTTP {self.status_code}"
+        return message + (f" ({self.log_message % self.args})" if self.log_message else "")
+
+
+module("tornado")
+module("tornado.web", HTTPError=HTTPError)
+
+
 # --- jupyterhub ------------------------------------------------------------------------------
 
 
+def url_path_join(*pieces):
+    """jupyterhub.utils.url_path_join: join with single slashes, keeping the first and last."""
+    joined = "/".join(p.strip("/") for p in pieces if p.strip("/"))
+    joined = ("/" if pieces[0].startswith("/") else "") + joined + ("/" if pieces[-1].endswith("/") else "")
+    return "/" if joined == "//" else joined
+
+
+class Handler:
+    """The part of JupyterHub's BaseHandler (a tornado RequestHandler) that login/logout handlers use."""
+
+    def __init__(self, authenticator, headers=None, hub_base_url="/hub/", login_url="/hub/login"):
+        self.authenticator = authenticator
+        self.request = types.SimpleNamespace(headers=dict(headers or {}))
+        self.hub = types.SimpleNamespace(base_url=hub_base_url)
+        self.settings = {"login_url": login_url}
+        self.log = logging.getLogger("handler")
+        self.redirected_to = None
+
+    def redirect(self, url, permanent=False):
+        self.redirected_to = url
+
+
+class LoginHandler(Handler):
+    async def get(self):
+        raise NotImplementedError
+
+
+class LogoutHandler(Handler):
+    async def render_logout_page(self):
+        # JupyterHub 5.2 without auto_login: back to the login page.
+        self.redirect(self.settings["login_url"], permanent=False)
+
+    async def get(self):
+        await self.render_logout_page()
+
+
 class Authenticator(LoggingConfigurable):
-    """jupyterhub.auth.Authenticator (5.2): it has no logout_redirect_url."""
+    """jupyterhub.auth.Authenticator (5.2): no logout_redirect_url, only /login of its own."""
 
     allow_all = Bool(False).tag(config=True)
     manage_groups = Bool(False).tag(config=True)
@@ -54,6 +114,9 @@ class Authenticator(LoggingConfigurable):
 
     async def authenticate(self, handler, data):
         raise NotImplementedError
+
+    def get_handlers(self, app):
+        return [("/login", LoginHandler)]
 
 
 # Trait types of the classes the config sets (JupyterHub 5.2, batchspawner 1.3), so that a value of
@@ -97,7 +160,10 @@ class Spawner(LoggingConfigurable):
 module("jupyterhub")
 module("jupyterhub.auth", Authenticator=Authenticator)
 module("jupyterhub.app", JupyterHub=JupyterHub)
+module("jupyterhub.handlers", BaseHandler=Handler)
+module("jupyterhub.handlers.login", LoginHandler=LoginHandler, LogoutHandler=LogoutHandler)
 module("jupyterhub.spawner", Spawner=Spawner)
+module("jupyterhub.utils", url_path_join=url_path_join)
 
 
 # --- batchspawner ----------------------------------------------------------------------------
@@ -248,21 +314,45 @@ class BricsSlurmSpawner(SlurmSpawner):
         self.calls.append(("stop", now))
 
 
-class BricsAuthenticator(Authenticator):
-    """bricsauthenticator's BricsAuthenticator, with the logout traits of the release the pins name (v0.8.0)."""
+class BricsLoginHandler(LoginHandler):
+    """v0.7.0's /login: 401 without a token or with one that fails verification (the test sets which)."""
+
+    outcome = None
+
+    async def get(self):
+        if not self.request.headers.get("X-Auth-Id-Token"):
+            raise HTTPError(401, "Missing X-Auth-Id-Token header")
+        if self.outcome is not None:
+            raise self.outcome
+        self.redirect("/hub/home")
+
+
+class BricsAuthenticator_v0_7(Authenticator):
+    """bricsauthenticator v0.7.0's BricsAuthenticator: no logout traits, only its /login handler."""
 
     oidc_server = Unicode().tag(config=True)
     brics_platform = Unicode().tag(config=True)
     jwt_audience = Unicode().tag(config=True)
     jwt_leeway = Float().tag(config=True)
+
+    def get_handlers(self, app):
+        return [("/login", BricsLoginHandler, {"oidc_server": self.oidc_server})]
+
+
+class BricsAuthenticator_v0_8(BricsAuthenticator_v0_7):
+    """The newer release: the two logout traits, implemented by the package itself."""
+
     logout_redirect_url = Unicode("").tag(config=True)
     invalid_jwt_logout = Bool(False).tag(config=True)
 
 
+# The class name JupyterHub config sections use.
+BricsAuthenticator_v0_7.__name__ = BricsAuthenticator_v0_8.__name__ = "BricsAuthenticator"
+
 CONFIGURED_CLASSES = {
     "JupyterHub": JupyterHub,
     "BricsSlurmSpawner": BricsSlurmSpawner,
-    "BricsAuthenticator": BricsAuthenticator,
+    "BricsAuthenticator": BricsAuthenticator_v0_8,
     "Authenticator": Authenticator,
 }
 
@@ -275,7 +365,7 @@ class EntryPoint:
         return self.cls
 
 
-def installed(monkeypatch, authenticator=BricsAuthenticator, spawner=BricsSlurmSpawner):
+def installed(monkeypatch, authenticator=BricsAuthenticator_v0_8, spawner=BricsSlurmSpawner):
     """bricsauthenticator's entry points (both named `brics`) as importlib.metadata finds them installed."""
     import brics_hub.config
 
@@ -300,7 +390,7 @@ def env_for(name):
 sys.path.insert(0, str(CONFIG_DIR))
 
 
-def load_config(monkeypatch, environ, authenticator=BricsAuthenticator):
+def load_config(monkeypatch, environ, authenticator=BricsAuthenticator_v0_8):
     """Run jupyterhub_config.py the way JupyterHub's loader does (get_config() in its namespace) with
     exactly `environ` as the process environment's DEPLOY_CONFIG_*/BRICS_ENV_* part. Returns the config."""
     import os

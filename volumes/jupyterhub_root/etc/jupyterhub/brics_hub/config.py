@@ -5,8 +5,10 @@ from importlib.metadata import entry_points
 
 # Importing batchspawner registers its Hub API handler, through which jobs report their port.
 import batchspawner  # noqa: F401
+from jupyterhub.app import JupyterHub
 
-from .auth import DummyBricsAuthenticator
+from .auth import DummyBricsAuthenticator, brics_authenticator_class
+from .recognised import check_recognised
 from .settings import HubConfigError
 from .slurm import (
     SRV_DIR,
@@ -38,7 +40,8 @@ def logout_redirect_url(base_url):
 
 
 def apply_config(settings, c):
-    """Sets `c` (a traitlets Config) from `settings` (settings.Settings)."""
+    """Sets `c` (a traitlets Config) from `settings` (settings.Settings), then checks that the
+    installed classes recognise every setting."""
     c.Application.log_level = settings["logLevel"]
 
     base_url = settings["baseUrl"]
@@ -60,7 +63,7 @@ def apply_config(settings, c):
         c.DummyBricsAuthenticator.shared_password = settings["dummyAuthPassword"]
         c.DummyBricsAuthenticator.dev_users = settings["devUsers"]
     elif settings.auth == "jwt":
-        c.JupyterHub.authenticator_class = installed_plugin("jupyterhub.authenticators")
+        c.JupyterHub.authenticator_class = brics_authenticator_class(installed_plugin("jupyterhub.authenticators"))
         c.BricsAuthenticator.oidc_server = settings["oidcServer"]
         c.BricsAuthenticator.brics_platform = settings["bricsPlatform"]
         c.BricsAuthenticator.jwt_audience = settings["jwtAudience"]
@@ -94,3 +97,5 @@ def apply_config(settings, c):
     spawner.batch_query_cmd = batch_query_cmd(wrappers_bin)
     spawner.batch_cancel_cmd = batch_cancel_cmd(wrappers_bin)
     spawner.state_unknown_re = STATE_UNKNOWN_RE
+
+    check_recognised(c, JupyterHub)
