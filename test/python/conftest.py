@@ -13,6 +13,7 @@ the manifest and the example deploy ConfigMap give it (kept true by test/unit/hu
 
 import asyncio
 import enum
+import http.client
 import json
 import logging
 import re
@@ -57,7 +58,7 @@ class HTTPError(Exception):
             self.log_message = log_message.replace("%", "%%")
 
     def __str__(self):
-        message = f"HTTP {self.status_code}"
+        message = f"HTTP {self.status_code}: {self.reason or http.client.responses.get(self.status_code, 'Unknown')}"
         return message + (f" ({self.log_message % self.args})" if self.log_message else "")
 
 

@@ -1,7 +1,9 @@
 """
 A fake Slurm host for the spawner's commands: `ssh` hands the remote command to `bash -c` the way
 sshd does (its arguments joined with spaces); `sudo` (env_reset: only VAR=value arguments survive)
-runs the wrapper scripts, which record what reached them.
+runs the wrapper scripts, which record what reached them. Each can fail the way the real one does,
+chosen by FAKE_* variables in the hub-side environment: ssh cannot connect (exit 255), sudo refuses
+or does not know the account, a wrapper is missing, crashes, or sbatch rejects the job.
 """
 
 import pytest
@@ -21,26 +23,42 @@ if [[ -n ${FAKE_SSH_FAIL:-} ]]; then
   echo "ssh: connect to host ${dest#*@} port 22: Connection refused" >&2
   exit 255
 fi
-exec env -i PATH="$PATH" FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" bash -c "$*"
+exec env -i PATH="$PATH" FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" FAKE_SUDO="${FAKE_SUDO:-}" \
+  FAKE_SBATCH="${FAKE_SBATCH:-}" bash -c "$*"
 """
 
 FAKE_SUDO = r"""#!/bin/bash
-# Fake sudo -u USER [VAR=value...] COMMAND: environment reset to the VAR=value arguments only.
+# Fake sudo -u USER [VAR=value...] COMMAND, with sudo 1.9's messages: environment reset to the
+# VAR=value arguments only; a missing command is "command not found".
 set -eu
 [[ $1 == -u ]] || { echo "fake sudo: expected -u" >&2; exit 1; }
 target=$2; shift 2
 vars=()
 while [[ $# -gt 0 && $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do vars+=("$1"); shift; done
+case ${FAKE_SUDO:-} in
+  refuse) echo "Sorry, user jupyterspawner is not allowed to execute '$*' as $target on slurm-host." >&2; exit 1 ;;
+  password) echo "sudo: a password is required" >&2; exit 1 ;;
+  unknown-user) echo "sudo: unknown user $target" >&2; echo "sudo: error initializing audit plugin sudoers_audit" >&2; exit 1 ;;
+esac
+[[ -x $1 ]] || { echo "sudo: $1: command not found" >&2; exit 1; }
 echo "$target" > "$FAKE_DIR/sudo_user"
-exec env -i FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" "${vars[@]}" "$@"
+exec env -i FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" FAKE_SBATCH="${FAKE_SBATCH:-}" "${vars[@]}" "$@"
 """
 
+# slurmspawner_sbatch and the sbatch it runs, in one: sbatch's stderr and exit status pass through.
 FAKE_SBATCH = r"""#!/usr/bin/env python3
 import json, os, sys
+mode = os.environ.get("FAKE_SBATCH", "")
+if mode == "crash":
+    import slurmspawner_wrappers._version  # noqa: F401  (a wrapper built without its version file)
+if mode == "reject":
+    sys.stderr.write("sbatch: error: Batch job submission failed: Invalid partition name specified\n")
+    sys.exit(1)
 d = os.environ["FAKE_DIR"]
-env = {k: v for k, v in os.environ.items() if k not in ("FAKE_DIR", "FAKE_SQUEUE", "PWD", "SHLVL", "_", "LC_CTYPE")}
+env = {k: v for k, v in os.environ.items() if k not in ("FAKE_DIR", "FAKE_SQUEUE", "FAKE_SBATCH", "PWD", "SHLVL", "_", "LC_CTYPE")}
 json.dump({"env": env, "argv": sys.argv[1:], "script": sys.stdin.read()}, open(os.path.join(d, "sbatch.json"), "w"))
-print("4242")
+if mode != "no-id":
+    print("4242")
 """
 
 FAKE_SQUEUE = r"""#!/bin/bash

@@ -55,6 +55,32 @@ async function hashesOfHubState(): Promise<string> {
   return sh(HUB, "cd /srv/jupyterhub && sha256sum jupyterhub_crypt_key jupyterhub_cookie_secret");
 }
 
+/** The text of an HTML page as a browser shows it (tags dropped, the entities JupyterHub's templates write decoded). */
+function visibleText(html: string): string {
+  return html
+    .replace(/<[^>]*>/g, " ")
+    .replace(/&#39;|&#x27;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
+}
+
+/**
+ * POSTs the spawn form and returns what the user is shown about the failure: JupyterHub shows a
+ * spawn that fails within a second on the form itself, a slower one on the spawn-pending page.
+ */
+async function whatTheFailedSpawnSays(browser: Browser, base: string, user: string, options: Record<string, string>): Promise<string> {
+  const form = await browser.get(`${base}hub/spawn`);
+  const posted = await browser.postForm(formAction(form), options, false);
+  if (posted.status !== 302) return visibleText(posted.body);
+  return until("the failed spawn's page", 60, async () => {
+    const page = await browser.raw("GET", `${base}hub/spawn-pending/${user}`);
+    return /Spawn failed/.test(page.body) ? visibleText(page.body) : undefined;
+  });
+}
+
 test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults, tear down`, { timeout: 80 * 60_000 }, async () => {
   const w = h.workspace();
   try {
@@ -109,17 +135,34 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(me.status, 200, "the hub knows the logged-in user");
     assert.equal((JSON.parse(me.body) as { name: string }).name, user, "logged in as the first dev user");
 
+    // 4b. A spawn that fails for a reason the hub can know (the submit wrapper is missing on the
+    //     Slurm host): the user reads one sentence saying what failed and whom to tell, the hub's
+    //     log has the detail.
+    const choice = `${project}.brics`;
+    const options = { brics_project: choice, runtime: "01:00:00", ngpus: "1", partition: "", reservation: "" };
+    await h.timed("spawn with the submit wrapper missing", async () => {
+      const wrapper = `${data["slurmSpawnerWrappersBin"]}/slurmspawner_sbatch`;
+      await sh(SLURM, `mv ${wrapper} ${wrapper}.away`);
+      let told: string;
+      try {
+        told = await whatTheFailedSpawnSays(browser, base, user, options);
+      } finally {
+        await sh(SLURM, `mv ${wrapper}.away ${wrapper}`);
+      }
+      assert.match(
+        told,
+        /The job submission command slurmspawner_sbatch is missing on the Slurm host, so your server was not started; please tell the service's administrators\./,
+      );
+      assert.doesNotMatch(told, /Unhandled error/);
+      assert.match(await sh(HUB, "cat /var/log/jupyterhub/jupyterhub.log"), /slurmspawner_sbatch: command not found/, "the hub's log has the detail");
+    });
+
     // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch).
     const spawnStarted = Date.now();
     const form = await browser.get(`${base}hub/spawn`);
     assert.equal(form.status, 200, "spawn form");
-    const choice = `${project}.brics`;
     assert.ok(form.body.includes(`value="${choice}"`), `the form offers ${choice}`);
-    const posted = await browser.postForm(
-      formAction(form),
-      { brics_project: choice, runtime: "01:00:00", ngpus: "1", partition: "", reservation: "" },
-      false,
-    );
+    const posted = await browser.postForm(formAction(form), options, false);
     // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
     assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
     const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);

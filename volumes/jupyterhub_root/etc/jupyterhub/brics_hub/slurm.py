@@ -13,6 +13,9 @@ SSH_CONNECT_TIMEOUT_S = 20
 
 # Printed by the query command when ssh itself fails (exit 255): see batch_query_cmd below.
 SSH_FAILED_MARKER = "BRICS_SLURM_HOST_UNREACHABLE"
+# Printed by the submit command when it fails, with the exit status (failures.py reads it).
+SUBMIT_FAILED_MARKER = "BRICS_SUBMIT_EXIT_STATUS"
+SUBMIT_SCRIPT = "slurmspawner_sbatch"
 
 
 def ssh_exec_prefix(hostname):
@@ -47,9 +50,12 @@ KEEPVAR_ARG_TEMPLATE = r""""{{var}}=$(printf '%s' "${{var}}" | sed "s/'/'\\\\''/
 
 
 def batch_submit_cmd(wrappers_bin):
+    """batchspawner keeps only a failed command's stderr, so the exit status (255: ssh itself
+    failed) is added to it locally, after everything the remote side printed."""
     return (
         "{% for var in keepvars.split(',') if var %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
-        f"{wrappers_bin}/slurmspawner_sbatch"
+        f"{wrappers_bin}/{SUBMIT_SCRIPT}"
+        f' || {{ rc=$?; echo "{SUBMIT_FAILED_MARKER}=$rc" >&2; exit "$rc"; }}'
     )
 
 
