@@ -24,12 +24,12 @@ export const EXTERNAL_VALUES: Record<string, string> = {
   hubConnectUrl: "http://10.1.2.3:8081",
 };
 
-/** The required keys of `env` with good values (external-Slurm values where Slurm is external). */
+/** The required keys of `env` with good values (external-Slurm values where Slurm is external; else the schema's example). */
 export function goodValuesFor(env: Environment): Record<string, string> {
   const out: Record<string, string> = {};
   for (const spec of KEY_SPECS) {
     if (spec.usage(env) !== "required") continue;
-    out[spec.key] = (env.slurm === "external" ? EXTERNAL_VALUES[spec.key] : undefined) ?? GOOD_VALUES[spec.key]!;
+    out[spec.key] = (env.slurm === "external" ? EXTERNAL_VALUES[spec.key] : undefined) ?? GOOD_VALUES[spec.key] ?? spec.example;
   }
   return out;
 }

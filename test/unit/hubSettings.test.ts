@@ -6,6 +6,7 @@ import { parseDocument } from "yaml";
 import { KEY_SPECS, keysUsedBy } from "../../src/plan/deployConfig.js";
 import { ENVIRONMENTS, type Environment } from "../../src/plan/environments.js";
 import { HUB_SETTINGS_VAR, hubSettingsData, hubSettingsJson } from "../../src/plan/hubSettings.js";
+import { renderExampleConfigMap } from "../../src/plan/initTemplate.js";
 import { buildManifest, type Container, type Pod } from "../../src/plan/manifest.js";
 import { repoRoot } from "../../src/paths.js";
 import { KEY_A, KEY_B, KEY_C } from "./fixtureKeys.js";
@@ -27,9 +28,8 @@ function hubContainer(env: Environment): Container {
  * resolved (optional keys the example leaves out stay unset).
  */
 function hubEnvironmentWithExample(env: Environment): Record<string, string> {
-  const example = parseDocument(readFileSync(join(repoRoot(), "examples", env.name, "deploy-configmap.yaml"), "utf8")).toJS() as {
-    data: Record<string, string>;
-  };
+  // The generator's text, which initTemplate.test.ts keeps equal to examples/<env>/deploy-configmap.yaml.
+  const example = parseDocument(renderExampleConfigMap(env)).toJS() as { data: Record<string, string> };
   const out: Record<string, string> = {};
   for (const e of hubContainer(env).env) {
     if (e.value !== undefined) out[e.name] = e.value;

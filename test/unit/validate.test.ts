@@ -20,6 +20,10 @@ function run(envName: string, opts: { values?: Record<string, string | undefined
   });
 }
 
+/** 1-based line of the last `key:` entry of a ConfigMap text (lines move as keys are added to the schema). */
+const lastLineOf = (text: string, key: string) =>
+  text.split("\n").reduce((found, l, i) => (l.trimStart().startsWith(`${key}:`) ? i + 1 : found), 0);
+
 const errorsOf = (ps: Problem[]) => ps.filter((p) => p.severity === "error");
 const warningsOf = (ps: Problem[]) => ps.filter((p) => p.severity === "warning");
 
@@ -60,7 +64,7 @@ describe("validateDeployDir", () => {
     const ps = errorsOf(run("dev_dummyauth", { text }));
     assert.equal(ps.length, 1);
     assert.match(ps[0]!.message, /not valid YAML/);
-    assert.equal(ps[0]!.line, text.split("\n").lastIndexOf('  baseUrl: "/other/"') + 1);
+    assert.equal(ps[0]!.line, lastLineOf(text, "baseUrl"));
     assert.match(errorsOf(run("dev_dummyauth", { text: "" }))[0]!.message, /0 YAML documents/);
   });
 
@@ -93,11 +97,12 @@ describe("validateDeployDir", () => {
   });
 
   it("rejects unquoted numbers and YAML 1.1 booleans with a hint to quote them", () => {
-    const ps = run("dev_dummyauth", { values: { pollInterval: undefined, logLevel: undefined }, raw: { pollInterval: "30", logLevel: "yes" } });
+    const text = configMapText(goodValuesFor(getEnvironment("dev_dummyauth")), { pollInterval: "30", logLevel: "yes" });
+    const ps = run("dev_dummyauth", { text });
     const byKey = Object.fromEntries(errorsOf(ps).map((p) => [p.key, p]));
     assert.match(byKey.pollInterval!.message, /quote/);
     assert.match(byKey.logLevel!.message, /quote/);
-    assert.equal(byKey.pollInterval!.line, 14);
+    assert.equal(byKey.pollInterval!.line, lastLineOf(text, "pollInterval"));
   });
 
   it("refuses shell injection in every string key through the whole pipeline", () => {
