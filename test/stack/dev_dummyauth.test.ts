@@ -154,7 +154,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
         /The job submission command slurmspawner_sbatch is missing on the Slurm host, so your server was not started; please tell the service's administrators\./,
       );
       assert.doesNotMatch(told, /Unhandled error/);
-      assert.match(await sh(HUB, "cat /var/log/jupyterhub/jupyterhub.log"), /slurmspawner_sbatch: command not found/, "the hub's log has the detail");
+      const hubLog = await sh(HUB, "cat /var/log/jupyterhub/jupyterhub.log");
+      assert.match(hubLog, /slurmspawner_sbatch: command not found/, "the hub's log has the detail");
+      assert.doesNotMatch(hubLog, /not recognized/, "JupyterHub recognised every setting");
     });
 
     // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch).

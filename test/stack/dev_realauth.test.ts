@@ -119,6 +119,16 @@ test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the toke
     await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
     await h.timed("issuer started in the hub container", startIssuer);
 
+    // The hub config against the packages installed in the image: every setting recognised (the
+    // hub started), and a ConfigMap value that does not convert stops it with one message naming the key.
+    assert.doesNotMatch(await sh(HUB, "cat /var/log/jupyterhub/jupyterhub.log"), /not recognized/, "JupyterHub recognised every setting");
+    const loadConfig = "from traitlets.config.loader import PyFileConfigLoader as L; L('jupyterhub_config.py', path='/etc/jupyterhub').load_config()";
+    assert.equal((await podman(["exec", HUB, "python3", "-c", loadConfig])).code, 0, "the config loads as the hub loads it");
+    const bad = await podman(["exec", HUB, "env", "DEPLOY_CONFIG_POLL_INTERVAL=soon", "python3", "-c", loadConfig]);
+    assert.notEqual(bad.code, 0, "an unconvertible value stops the config");
+    assert.match(bad.err, /^jupyterhub_config\.py: .*\n  - deploy-config key pollInterval \(DEPLOY_CONFIG_POLL_INTERVAL\) = 'soon' is not a whole number of seconds$/m);
+    assert.doesNotMatch(bad.err, /Traceback/, "one message, not a traceback");
+
     // Refusals, each in a fresh browser: nothing may leave a login session behind.
     const noToken = new Browser(ORIGIN);
     assert.equal((await login(noToken, base, undefined)).status, 401, "no token: 401");
