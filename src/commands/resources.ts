@@ -60,7 +60,7 @@ async function preparePythonPackages(contextDir: string, out: Output): Promise<P
     if (st === undefined || !st.isDirectory()) throw new UsageError(`${PYTHON_PACKAGES_VARIABLE}=${given} is not a directory`);
   }
   const sources = await stagePythonPackages(given, dest).catch((err: unknown) => {
-    if (err instanceof PythonPackageError) throw new UsageError(`${PYTHON_PACKAGES_VARIABLE}: ${err.message}`);
+    if (err instanceof PythonPackageError) throw new PythonPackageError(`${PYTHON_PACKAGES_VARIABLE}: ${err.message}`);
     throw err;
   });
   if (given !== undefined) out.say(`copied python packages from ${given} into ${displayPath(dest)}`);
@@ -122,7 +122,7 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
         );
       }
       const described = await stageDevCloneVersion(dir).catch((err: unknown) => {
-        if (err instanceof PythonPackageError) throw new UsageError(`dev clone of ${repo.name}: ${err.message}`);
+        if (err instanceof PythonPackageError) throw new PythonPackageError(`dev clone of ${repo.name}: ${err.message}`);
         throw err;
       });
       dev.push(described);
