@@ -82,7 +82,7 @@ def top_level_modules(dist):
 def script_path(dist, name):
     for f in dist.files or []:
         if f.name == name and len(f.parts) > 1 and f.parts[-2] in ("bin", "Scripts"):
-            return str(dist.locate_file(f))
+            return os.path.normpath(str(dist.locate_file(f)))
     return None
 
 
