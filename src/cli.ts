@@ -28,10 +28,16 @@ const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a
   BRICS_ENV_SLURM_BASE_IMAGE        base of the Slurm image
   BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
   BRICS_ENV_PIP_INDEX_URL           Python package index mirror used in image builds
-  BRICS_ENV_PYTHON_PACKAGES         directory of Python packages (source trees or wheels) installed
-                                    offline instead of from the index
+  BRICS_ENV_PYTHON_PACKAGES         directory of Python packages (git clones at a tag, wheels,
+                                    sdists, source trees) installed offline instead of from the index
   BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL, BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL
                                     where dev clones come from (a local path works)
+  BRICS_ENV_BRICSAUTHENTICATOR_REF, BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF
+                                    tag, branch or commit to build instead of the pin in argfile.conf
+                                    (dev clone and index requirement)
+  SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>
+                                    the version of a package that takes it from git, when its source
+                                    is neither a clone nor an sdist
   JUPYTERUSER, JUPYTERUSER_UID, JUPYTERGROUP, JUPYTERGROUP_GID
                                     owner of jupyterhub_root_<env> (default root 0:0)
   SLURMUSER, SLURMUSER_UID, SLURMGROUP, SLURMGROUP_GID
@@ -158,11 +164,19 @@ Examples:
 First checks the base images (and the Zenith client image) and pulls any that is absent, so an
 offline machine fails at once, saying what to do (mirror, brics-env bootstrap-bases, overrides).
 Dev stage: clones bricsauthenticator into brics_jupyterhub/_dev_build_data/ and
-slurmspawner_wrappers into brics_slurm/_dev_build_data/ unless a clone is already there
-(your local changes are then built in). Copies BRICS_ENV_PYTHON_PACKAGES into
-<image>/_build_data/python_packages/ (created empty otherwise). Builds
-localhost/brics_jupyterhub and localhost/brics_slurm (:dev-latest for dev, :latest for prod)
-with pins from <image>/argfile.conf, showing build progress on stderr. Creates the volumes
+slurmspawner_wrappers into brics_slurm/_dev_build_data/ at the pinned ref (or the one the
+*_REF variables name) unless a clone is already there (your local changes are then built in;
+a clone at another ref is said so). Copies BRICS_ENV_PYTHON_PACKAGES into
+<image>/_build_data/python_packages/ (created empty otherwise) and build_helpers/ into
+<image>/_build_helpers/. Works out the version of each package that takes it from git
+(setuptools-scm) from its clone with git describe (on tag vX.Y.Z: X.Y.Z; past it:
+X.Y.(Z+1).devN+g<commit>; uncommitted changes add .d<date>) and hands it to the build; refuses
+such a package that is neither a clone nor an sdist, naming it. Says which package, version and
+ref each image is built from, and labels the image with them (org.brics-env.package.*; see
+brics-env status --json). Builds localhost/brics_jupyterhub and localhost/brics_slurm
+(:dev-latest for dev, :latest for prod) with pins from <image>/argfile.conf, showing build
+progress on stderr. Each build checks what it installed (versions, imports, console scripts,
+the brics entry points) and stops, naming the package, when something is broken. Creates the volumes
 jupyterhub_root_<env> (and slurm_root_<env>) from volumes/<kind>/, owned as configured;
 an existing volume is kept, never refilled.
 
@@ -172,6 +186,7 @@ ${PODMAN_VARS}
 
 Examples:
   brics-env resources dev_dummyauth
+  BRICS_ENV_BRICSAUTHENTICATOR_REF=v0.7.0 brics-env resources dev_realauth
   BRICS_ENV_JUPYTERHUB_BASE_IMAGE=mirror.example.org/jupyterhub/jupyterhub:5.4.2 brics-env resources prod`,
     )
     .action(async (envName: string, opts: { build: boolean }) => {
@@ -271,9 +286,9 @@ Examples:
 
   program
     .command("status")
-    .description("Show the pod, containers, volumes and Secrets of one or every environment.")
+    .description("Show the pod, containers, volumes, Secrets and images of one or every environment.")
     .argument("[env]", `environment (${ENVS}); all when omitted`)
-    .option("--json", "print JSON")
+    .option("--json", "print JSON (images: each image's Python packages, with the version and ref it was built from)")
     .addHelpText("after", "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json")
     .action(async (envName: string | undefined, opts: { json?: boolean }) => {
       await statusCommand(envName === undefined ? undefined : resolveEnv(envName), opts);

@@ -78,7 +78,7 @@ function systemPython(): string {
 }
 
 function runPytest(): Counts {
-  const r = spawnSync(systemPython(), ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/fixtures/python_packages/tests"], {
+  const r = spawnSync(systemPython(), ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/build_helpers", "test/fixtures/python_packages/tests"], {
     cwd: root,
     encoding: "utf8",
   });
@@ -93,7 +93,7 @@ function runPytest(): Counts {
   return counts;
 }
 
-const SHELL_DIRS = ["brics_jupyterhub", "brics_slurm", "bases", "scripts", ".ci", "test/fixtures", "test/stack"];
+const SHELL_DIRS = ["brics_jupyterhub", "brics_slurm", "build_helpers", "bases", "scripts", ".ci", "test/fixtures", "test/stack"];
 const IGNORED_DIRS = new Set(["_dev_build_data", "_build_data", "node_modules"]);
 
 function shellScripts(): string[] {

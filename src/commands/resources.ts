@@ -4,13 +4,17 @@
  * anything: existing clones and volumes are kept and said so.
  */
 import { existsSync } from "node:fs";
-import { cp, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
 import { BASE_IMAGE_VARIABLE, imageBuilds, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
 import type { ImageName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
-import { cloneUnlessPresent } from "../effects/git.js";
+import { normaliseName } from "../plan/pythonSource.js";
+import { packageLabels, requirementProvenance, type PackageProvenance } from "../plan/packageLabels.js";
+import { cloneIsAt, cloneUnlessPresent } from "../effects/git.js";
+import { stageBuildHelpers } from "../effects/buildHelpers.js";
+import { PythonPackageError, stageDevCloneVersion, stagePythonPackages, type PackageSource } from "../effects/pythonPackages.js";
 import { buildImage, ensureImage, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
 import { volumeTarStream } from "../effects/volumeArchive.js";
 import { repoRoot } from "../paths.js";
@@ -23,7 +27,8 @@ const OFFLINE_HELP: readonly string[] = [
   "or build Debian-based equivalents offline with `brics-env bootstrap-bases` and export the BRICS_ENV_*_BASE_IMAGE lines it prints",
   "the image builds also fetch Python packages and (dev stage) git repositories: set BRICS_ENV_PIP_INDEX_URL to a package " +
     "index mirror or BRICS_ENV_PYTHON_PACKAGES to a directory of packages, and BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL / " +
-    "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL to reachable clones (or put clones in <image>/_dev_build_data/ yourself)",
+    "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL to reachable clones (or put clones in <image>/_dev_build_data/ yourself), " +
+    "with BRICS_ENV_BRICSAUTHENTICATOR_REF / BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF naming a tag or commit your copies have",
 ];
 
 export interface ResourcesOptions {
@@ -42,22 +47,42 @@ export async function planImageBuilds(env: Environment): Promise<ImageBuild[]> {
 }
 
 /**
- * Mirrors BRICS_ENV_PYTHON_PACKAGES into the image's `_build_data/python_packages` (the directory
- * always exists, empty when the variable is unset, so the Containerfile can always COPY it).
+ * Stages BRICS_ENV_PYTHON_PACKAGES into the image's `_build_data/python_packages` with the
+ * version each package must get (the directory always exists, empty when the variable is unset,
+ * so the Containerfile can always COPY it).
  */
-async function preparePythonPackages(contextDir: string, out: Output): Promise<void> {
+async function preparePythonPackages(contextDir: string, out: Output): Promise<PackageSource[]> {
   const dest = join(contextDir, "_build_data", "python_packages");
-  await rm(dest, { recursive: true, force: true });
-  await mkdir(dest, { recursive: true });
   const source = process.env[PYTHON_PACKAGES_VARIABLE];
-  if (source === undefined || source === "") return;
-  const st = await stat(source).catch(() => undefined);
-  if (st === undefined || !st.isDirectory()) {
-    throw new UsageError(`${PYTHON_PACKAGES_VARIABLE}=${source} is not a directory`);
+  const given = source === undefined || source === "" ? undefined : source;
+  if (given !== undefined) {
+    const st = await stat(given).catch(() => undefined);
+    if (st === undefined || !st.isDirectory()) throw new UsageError(`${PYTHON_PACKAGES_VARIABLE}=${given} is not a directory`);
   }
-  for (const entry of await readdir(source)) await cp(join(source, entry), join(dest, entry), { recursive: true });
-  out.say(`copied python packages from ${source} into ${displayPath(dest)}`);
+  const sources = await stagePythonPackages(given, dest).catch((err: unknown) => {
+    if (err instanceof PythonPackageError) throw new PythonPackageError(`${PYTHON_PACKAGES_VARIABLE}: ${err.message}`);
+    throw err;
+  });
+  if (given !== undefined) out.say(`copied python packages from ${given} into ${displayPath(dest)}`);
+  return sources;
 }
+
+/** What an image is built from: the staged packages it installs (or its requirement), then its dev clone. */
+function provenanceOf(build: ImageBuild, staged: readonly PackageSource[], dev: readonly PackageSource[]): PackageProvenance[] {
+  const only = build.installsOnly?.map(normaliseName);
+  const fromPackages = staged.filter((p) => only === undefined || only.includes(p.name));
+  const requirement = build.requirement === undefined ? undefined : requirementProvenance(build.requirement);
+  const base: PackageProvenance[] = staged.length > 0 ? fromPackages : requirement === undefined ? [] : [requirement];
+  const devNames = new Set(dev.map((d) => d.name));
+  return [...base.filter((p) => !devNames.has(normaliseName(p.name))), ...dev.map((d) => ({ name: d.name, version: d.version, ref: `${d.ref} (dev clone)` }))];
+}
+
+function describeProvenance(packages: readonly PackageProvenance[]): string {
+  return packages.map((p) => `${p.name}${p.version === undefined ? "" : ` ${p.version}`} from ${p.ref}`).join("; ");
+}
+
+/** The "<tool>: FAILED: …" lines the build helpers print, which say what broke better than podman's last lines. */
+const BUILD_FAILURE = /([\w.-]+: FAILED: .*)$/;
 
 export async function resourcesCommand(env: Environment, opts: ResourcesOptions = {}, out: Output = consoleOutput): Promise<void> {
   const root = repoRoot();
@@ -79,31 +104,59 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
     out.say(how === "pulled" ? `pulled ${ref}` : `image ${ref} present`);
   }
 
+  const provenance = new Map<ImageBuild, PackageProvenance[]>();
   for (const build of toBuild) {
     const contextDir = join(root, build.contextDir);
+    const dev: PackageSource[] = [];
     for (const repo of build.devRepos) {
-      const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir: join(root, repo.dest), urlOverrideVar: repo.urlVariable });
-      out.say(
-        result.kind === "kept"
-          ? `kept existing clone at ${displayPath(result.dir)} (local changes are built in)`
-          : `cloned ${repo.url} at ${repo.ref} into ${displayPath(result.dir)}`,
-      );
+      const dir = join(root, repo.dest);
+      const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir, urlOverrideVar: repo.urlVariable, refOverrideVar: repo.refVariable });
+      if (result.kind === "cloned") {
+        out.say(`cloned ${repo.url} at ${repo.ref} into ${displayPath(dir)}`);
+      } else if (await cloneIsAt(dir, repo.ref)) {
+        out.say(`kept existing clone at ${displayPath(dir)} (local changes are built in)`);
+      } else {
+        out.say(
+          `kept existing clone at ${displayPath(dir)}, which is not at ${repo.ref}: it is built as it is ` +
+            `(check out ${repo.ref} in it, or remove it to clone afresh)`,
+        );
+      }
+      const described = await stageDevCloneVersion(dir).catch((err: unknown) => {
+        if (err instanceof PythonPackageError) throw new PythonPackageError(`dev clone of ${repo.name}: ${err.message}`);
+        throw err;
+      });
+      dev.push(described);
     }
-    await preparePythonPackages(contextDir, out);
+    const staged = await preparePythonPackages(contextDir, out);
+    await stageBuildHelpers(root, contextDir);
+    const packages = provenanceOf(build, staged, dev);
+    provenance.set(build, packages);
+    out.say(`${build.tag} will be built from: ${describeProvenance(packages) || "(no Python packages)"}`);
   }
 
   for (const build of toBuild) {
     const contextDir = join(root, build.contextDir);
     out.progress(`building ${build.tag} (${build.target}) from ${displayPath(join(root, build.containerfile))} ...`);
     const started = Date.now();
-    await buildImage({
-      containerfile: join(root, build.containerfile),
-      context: contextDir,
-      tag: build.tag,
-      target: build.target,
-      buildArgs: build.buildArgs,
-      onLine: (line) => out.progress(`  [${build.image}] ${line}`),
-    });
+    const failures: string[] = [];
+    try {
+      await buildImage({
+        containerfile: join(root, build.containerfile),
+        context: contextDir,
+        tag: build.tag,
+        target: build.target,
+        buildArgs: build.buildArgs,
+        labels: packageLabels(provenance.get(build) ?? []),
+        onLine: (line) => {
+          const failure = BUILD_FAILURE.exec(line)?.[1];
+          if (failure !== undefined) failures.push(failure);
+          out.progress(`  [${build.image}] ${line}`);
+        },
+      });
+    } catch (err) {
+      if (failures.length === 0) throw err;
+      throw new Error(`building ${build.tag} failed:\n${failures.map((f) => `    ${f}`).join("\n")}\n(the build output above has the details)`);
+    }
     out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
   }
 

@@ -1,7 +1,10 @@
 /** `brics-env status`: what podman holds for each environment. */
 import { ENVIRONMENTS, type Environment } from "../plan/environments.js";
 import { podmanObjectsOf } from "../plan/manifest.js";
-import { podInspect, podmanInfo, ps, secretLs, volumeLs } from "../effects/podman.js";
+import { imageLabels, podInspect, podmanInfo, ps, secretLs, volumeLs } from "../effects/podman.js";
+import { imagesOf } from "../plan/images.js";
+import { imageRef } from "../plan/names.js";
+import { packagesFromLabels } from "../plan/packageLabels.js";
 import { consoleOutput, type Output } from "./common.js";
 
 export interface EnvStatus {
@@ -10,6 +13,8 @@ export interface EnvStatus {
   readonly containers: Array<{ name: string; state: string; status: string; image: string }>;
   readonly volumes: Array<{ name: string; exists: boolean }>;
   readonly secrets: Array<{ name: string; exists: boolean }>;
+  /** The environment's images, and the Python packages (version, ref) `resources` built each from. */
+  readonly images: Array<{ image: string; present: boolean; packages: Record<string, { version?: string; ref?: string }> }>;
 }
 
 export async function statusOf(env: Environment, allVolumes: readonly string[], allSecrets: readonly string[]): Promise<EnvStatus> {
@@ -17,12 +22,20 @@ export async function statusOf(env: Environment, allVolumes: readonly string[], 
   const pod = await podInspect(objects.pod);
   const containers = pod === undefined ? [] : (await ps(objects.pod)).map((c) => ({ name: c.name, state: c.state, status: c.status, image: c.image }));
   const dataVolumes = objects.volumes.filter((v) => !objects.secrets.includes(v));
+  const images = await Promise.all(
+    imagesOf(env).map(async (name) => {
+      const image = imageRef(name, env.stage);
+      const labels = await imageLabels(image);
+      return { image, present: labels !== undefined, packages: packagesFromLabels(labels) };
+    }),
+  );
   return {
     env: env.name,
     pod: pod === undefined ? null : { name: pod.name, state: pod.state },
     containers,
     volumes: dataVolumes.map((name) => ({ name, exists: allVolumes.includes(name) })),
     secrets: objects.secrets.map((name) => ({ name, exists: allSecrets.includes(name) })),
+    images,
   };
 }
 
@@ -46,6 +59,10 @@ export async function statusCommand(env: Environment | undefined, opts: { json?:
     out.say(`${s.env}: pod ${s.pod === null ? "absent" : `${s.pod.name} ${s.pod.state}`}`);
     for (const c of s.containers) out.say(`    container ${c.name}: ${c.status || c.state}`);
     for (const v of s.volumes) out.say(`    volume ${v.name}: ${v.exists ? "present" : "absent"}`);
+    for (const i of s.images) {
+      const packages = Object.entries(i.packages).map(([name, p]) => `${name} ${p.version ?? "?"} (${p.ref ?? "?"})`);
+      out.say(`    image ${i.image}: ${i.present ? (packages.join(", ") || "present") : "absent"}`);
+    }
     for (const x of s.secrets) out.say(`    Secret ${x.name}: ${x.exists ? "present" : secretsAsFiles && s.pod !== null ? "mounted from <deploy_dir>/.podman-play (podman < 4.4)" : "absent"}`);
   }
 }

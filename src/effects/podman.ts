@@ -95,12 +95,21 @@ export async function imageExists(ref: string): Promise<boolean> {
   return exitsZero(["image", "exists", ref]);
 }
 
+/** An image's labels, or undefined when there is no such image. */
+export async function imageLabels(ref: string): Promise<Record<string, string> | undefined> {
+  const r = await podmanAllowFailure(["image", "inspect", "--format", "{{json .Labels}}", ref]);
+  if (r.exitCode !== 0) return undefined;
+  return (JSON.parse(r.stdout.trim() || "null") as Record<string, string> | null) ?? {};
+}
+
 export interface BuildSpec {
   readonly containerfile: string;
   readonly context: string;
   readonly tag: string;
   readonly target?: string;
   readonly buildArgs?: Readonly<Record<string, string>>;
+  /** Labels put on the image. */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly onLine?: (line: string) => void;
 }
 
@@ -108,6 +117,7 @@ export async function buildImage(spec: BuildSpec): Promise<void> {
   const args = ["build", "--layers", "-f", spec.containerfile, "-t", spec.tag];
   if (spec.target !== undefined) args.push("--target", spec.target);
   for (const [k, v] of Object.entries(spec.buildArgs ?? {})) args.push("--build-arg", `${k}=${v}`);
+  for (const [k, v] of Object.entries(spec.labels ?? {})) args.push("--label", `${k}=${v}`);
   args.push(spec.context);
   await podman(args, spec.onLine === undefined ? {} : { onLine: (l) => spec.onLine?.(l) });
 }

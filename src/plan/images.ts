@@ -21,6 +21,8 @@ export interface DevRepo {
   readonly dest: string;
   /** Variable that overrides `url`. */
   readonly urlVariable: string;
+  /** Variable that overrides `ref` (a tag, branch or commit). */
+  readonly refVariable: string;
 }
 
 export interface ImageBuild {
@@ -34,6 +36,13 @@ export interface ImageBuild {
   readonly buildArgs: Readonly<Record<string, string>>;
   /** Repositories to clone into `<contextDir>/_dev_build_data` (dev stage only). */
   readonly devRepos: readonly DevRepo[];
+  /** The pip requirement stage-base installs when no packages are staged. */
+  readonly requirement: string | undefined;
+  /**
+   * Distributions stage-base installs from `_build_data/python_packages` (the Containerfile's
+   * `--only`); undefined: all of them.
+   */
+  readonly installsOnly: readonly string[] | undefined;
 }
 
 interface DevRepoDefault {
@@ -41,6 +50,7 @@ interface DevRepoDefault {
   readonly url: string;
   readonly ref: string;
   readonly urlVariable: string;
+  readonly refVariable: string;
   /** Argfile key whose pip requirement pins the same package (`… .git@<ref>`). */
   readonly requirementArg: string;
 }
@@ -50,6 +60,8 @@ interface ImageDefault {
   readonly devRepo: DevRepoDefault;
   /** BRICS_ENV_* variable -> build arg it overrides. */
   readonly overrides: Readonly<Record<string, string>>;
+  /** What stage-base installs from the packages directory (must match the Containerfile's --only). */
+  readonly installsOnly?: readonly string[];
 }
 
 /** The brics-env variable that replaces each image's BASE_IMAGE (a mirror, or a bootstrapped base). */
@@ -66,6 +78,7 @@ const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
       url: "https://github.com/isambard-sc/bricsauthenticator.git",
       ref: "v0.8.0",
       urlVariable: "BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL",
+      refVariable: "BRICS_ENV_BRICSAUTHENTICATOR_REF",
       requirementArg: "BRICSAUTHENTICATOR_REQUIREMENT",
     },
     overrides: { [BASE_IMAGE_VARIABLE.brics_jupyterhub]: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
@@ -77,9 +90,12 @@ const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
       url: "https://github.com/isambard-sc/slurmspawner_wrappers.git",
       ref: "v0.2.1",
       urlVariable: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL",
+      refVariable: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF",
       requirementArg: "SLURMSPAWNER_WRAPPERS_REQUIREMENT",
     },
     overrides: { [BASE_IMAGE_VARIABLE.brics_slurm]: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
+    // The wrappers' venv holds the wrappers only: what sudo runs must not depend on anything else.
+    installsOnly: ["slurmspawner_wrappers"],
   },
 };
 
@@ -116,10 +132,21 @@ export function parseArgfile(text: string, file = "argfile.conf"): Record<string
   return args;
 }
 
+const REQUIREMENT_REF = /\.git@([A-Za-z0-9._/-]+)\s*$/;
+
 /** `pkg @ git+https://…/pkg.git@v1.2.3` -> `v1.2.3`. */
 function refOfRequirement(requirement: string | undefined): string | undefined {
-  const m = /\.git@([A-Za-z0-9._/-]+)\s*$/.exec(requirement ?? "");
-  return m?.[1];
+  return REQUIREMENT_REF.exec(requirement ?? "")?.[1];
+}
+
+/** A tag, branch or commit as git and pip take it; it also ends up in a pip requirement. */
+const GIT_REF = /^[A-Za-z0-9._][A-Za-z0-9._/-]*$/;
+
+export class RefVariableError extends Error {
+  constructor(variable: string, value: string) {
+    super(`${variable}=${value} is not a git tag, branch or commit (letters, digits and . _ / -, not starting with -)`);
+    this.name = "RefVariableError";
+  }
 }
 
 export function imagesOf(env: Environment): ImageName[] {
@@ -151,15 +178,25 @@ export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBu
       if (v !== undefined) buildArgs[arg] = v;
     }
     const repo = defaults.devRepo;
+    const refOverride = set(repo.refVariable);
+    if (refOverride !== undefined) {
+      if (!GIT_REF.test(refOverride)) throw new RefVariableError(repo.refVariable, refOverride);
+      // The image is built from that ref in both stages: the dev clone and the index requirement.
+      const requirement = buildArgs[repo.requirementArg];
+      if (requirement !== undefined && REQUIREMENT_REF.test(requirement)) {
+        buildArgs[repo.requirementArg] = requirement.replace(REQUIREMENT_REF, `.git@${refOverride}`);
+      }
+    }
     const devRepos: DevRepo[] =
       env.stage === "dev"
         ? [
             {
               name: repo.name,
               url: set(repo.urlVariable) ?? repo.url,
-              ref: refOfRequirement(buildArgs[repo.requirementArg]) ?? repo.ref,
+              ref: refOverride ?? refOfRequirement(buildArgs[repo.requirementArg]) ?? repo.ref,
               dest: `${image}/_dev_build_data/${repo.name}`,
               urlVariable: repo.urlVariable,
+              refVariable: repo.refVariable,
             },
           ]
         : [];
@@ -171,6 +208,8 @@ export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBu
       tag: imageRef(image, env.stage),
       buildArgs,
       devRepos,
+      requirement: buildArgs[repo.requirementArg],
+      installsOnly: defaults.installsOnly,
     };
   });
 }

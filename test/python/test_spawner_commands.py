@@ -164,14 +164,6 @@ def test_batch_script_renders(loader, fake_remote, name):
     assert check.returncode == 0, check.stderr
 
 
-def test_build_scripts_are_the_same_in_both_images():
-    root = Path(__file__).resolve().parents[2]
-    for name in ("install-python-packages.sh", "apt-install-missing.sh"):
-        hub = (root / "brics_jupyterhub/scripts/build" / name).read_bytes()
-        slurm = (root / "brics_slurm/scripts/build" / name).read_bytes()
-        assert hub == slurm, f"{name} differs between the image build contexts"
-
-
 def test_shell_scripts_pass_shellcheck():
     root = Path(__file__).resolve().parents[2]
     scripts = sorted(str(p) for d in ("brics_jupyterhub/scripts", "brics_slurm/scripts") for p in (root / d).rglob("*.sh"))

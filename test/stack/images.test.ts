@@ -9,9 +9,10 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { cpSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { makeWorkspace, type Workspace } from "./workspace.js";
+import { DEV_REPOS, makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/effects/bootstrap.js";
 import { planImageBuilds } from "../../src/commands/resources.js";
 import { BASE_IMAGE_VARIABLE } from "../../src/plan/images.js";
@@ -36,6 +37,19 @@ async function run(cmd: string, args: string[], timeoutMs = 30 * 60_000): Promis
 async function brics(args: string[]): Promise<string> {
   assert.ok(ws);
   return run(process.execPath, [ws.cli, ...args]);
+}
+
+/** A brics-env run expected to fail: its exit code and all it printed. */
+async function bricsFailing(args: string[], env: NodeJS.ProcessEnv): Promise<{ exitCode: number | undefined; all: string }> {
+  assert.ok(ws);
+  const r = await execa(process.execPath, [ws.cli, ...args], { env, reject: false, timeout: 30 * 60_000, stdin: "ignore", all: true });
+  return { exitCode: r.exitCode, all: r.all ?? "" };
+}
+
+/** The version setuptools-scm gives a clone exactly on `tag`. */
+function tagVersion(tag: string | undefined): string {
+  assert.ok(tag !== undefined && /^v?\d+(\.\d+)*$/.test(tag), `a release tag, got ${tag}`);
+  return tag.replace(/^v/, "");
 }
 
 /** Runs a shell snippet in a throwaway container of `image`, bypassing its start-up command. */
@@ -78,11 +92,19 @@ after(async () => {
 });
 
 test("stage-dev images build through brics-env resources", { timeout: 45 * 60_000 }, async () => {
+  assert.ok(ws);
   const t0 = Date.now();
   const out = await brics(["resources", DEV_ENV.name]);
   log(`resources ${DEV_ENV.name}: ${Math.round((Date.now() - t0) / 1000)} s`);
+  for (const line of out.split("\n").filter((l) => l.includes(" will be built from: "))) log(line);
   for (const image of ["brics_jupyterhub", "brics_slurm"] as const) {
     assert.match(out, new RegExp(`built ${imageRef(image, "dev").replaceAll("/", "\\/")}`), `${image} built`);
+  }
+  // The dev clones are built at the ref the workspace named, with setuptools-scm's version of it.
+  for (const repo of DEV_REPOS) {
+    const ref = ws.env[repo.refVar];
+    const line = `${repo.name.replaceAll("_", "-")} ${tagVersion(ref)} from ${ref} (dev clone)`;
+    assert.ok(out.includes(line), `resources says: ${line}\n${out}`);
   }
 });
 
@@ -126,6 +148,30 @@ test("the stages differ as documented and no image holds a private key", { timeo
     );
     assert.deepEqual(out.trim().split("\n"), ["ok-sbatch", "ok-squeue", "ok-scancel"], `${ref}: sudoers and wrappers`);
   }
+  // Installed at the tag's version, with the _version.py setuptools-scm writes; the dev images say so in their labels.
+  assert.ok(ws);
+  const versions: Record<string, string> = {};
+  for (const repo of DEV_REPOS) versions[repo.name] = tagVersion(ws.env[repo.refVar]);
+  const probe = (module: string) =>
+    `import importlib.metadata as m, ${module}; print(m.version("${module}"), ${module}.__version__, ${module}._version.__file__)`;
+  for (const [ref, python, module] of [
+    [imageRef("brics_jupyterhub", "dev"), "python3", "bricsauthenticator"],
+    [`${PROD_TAG_PREFIX}brics_jupyterhub:prod`, "python3", "bricsauthenticator"],
+    [imageRef("brics_slurm", "dev"), "/opt/jupyter/slurmspawner_wrappers/bin/python", "slurmspawner_wrappers"],
+    [`${PROD_TAG_PREFIX}brics_slurm:prod`, "/opt/jupyter/slurmspawner_wrappers/bin/python", "slurmspawner_wrappers"],
+  ] as const) {
+    const [installed, dunder] = (await inImage(ref, `${python} -c '${probe(module)}'`)).trim().split(" ");
+    assert.equal(installed, versions[module], `${ref}: ${module} installed as ${installed}`);
+    assert.equal(dunder, versions[module], `${ref}: ${module}.__version__`);
+  }
+  for (const [image, module] of [["brics_jupyterhub", "bricsauthenticator"], ["brics_slurm", "slurmspawner_wrappers"]] as const) {
+    const labels = JSON.parse(await run("podman", ["image", "inspect", "--format", "{{json .Labels}}", imageRef(image, "dev")])) as Record<string, string>;
+    const name = module.replaceAll("_", "-");
+    assert.equal(labels[`org.brics-env.package.${name}.version`], versions[module], `${image} label`);
+  }
+  // The wrappers' venv holds the wrappers alone.
+  const venv = await inImage(imageRef("brics_slurm", "dev"), "/opt/jupyter/slurmspawner_wrappers/bin/python -m pip list --format=freeze 2>/dev/null");
+  assert.doesNotMatch(venv, /bricsauthenticator|batchspawner/i, "nothing else in the wrappers' venv");
   // The hub's dev stage carries the dev clone's bricsauthenticator; both stages can load the spawner.
   for (const ref of [imageRef("brics_jupyterhub", "dev"), `${PROD_TAG_PREFIX}brics_jupyterhub:prod`]) {
     const out = await inImage(
@@ -134,4 +180,33 @@ test("the stages differ as documented and no image holds a private key", { timeo
     );
     assert.match(out, /'brics'/, `${ref}: the brics spawner entry point`);
   }
+});
+
+test("a git-versioned package that is not a clone is refused before any build, naming it", { timeout: 30 * 60_000 }, async () => {
+  assert.ok(ws);
+  const packages = join(ws.dir, "packages-without-git");
+  cpSync(ws.env["BRICS_ENV_PYTHON_PACKAGES"]!, packages, { recursive: true });
+  rmSync(join(packages, "bricsauthenticator", ".git"), { recursive: true, force: true });
+  const r = await bricsFailing(["resources", DEV_ENV.name], { ...ws.env, BRICS_ENV_PYTHON_PACKAGES: packages });
+  assert.equal(r.exitCode, 1, r.all);
+  assert.match(r.all, /bricsauthenticator takes its version from git tags \(setuptools-scm\)/);
+  assert.match(r.all, /SETUPTOOLS_SCM_PRETEND_VERSION_FOR_BRICSAUTHENTICATOR/);
+  assert.doesNotMatch(r.all, /building localhost\//, "nothing was built");
+});
+
+test("a shipped package that does not import stops brics-env resources, naming it", { timeout: 45 * 60_000 }, async () => {
+  assert.ok(ws);
+  // The wrappers as a site might get them: a clone whose scripts module is broken.
+  const packages = join(ws.dir, "packages-broken");
+  cpSync(ws.env["BRICS_ENV_PYTHON_PACKAGES"]!, packages, { recursive: true });
+  const scripts = join(packages, "slurmspawner_wrappers", "src", "slurmspawner_wrappers", "scripts.py");
+  assert.ok(existsSync(scripts), scripts);
+  writeFileSync(scripts, "import a_module_that_is_not_there  # broken on purpose\n");
+  const t0 = Date.now();
+  const r = await bricsFailing(["resources", DEV_ENV.name], { ...ws.env, BRICS_ENV_PYTHON_PACKAGES: packages });
+  log(`resources with a broken package: ${Math.round((Date.now() - t0) / 1000)} s`);
+  assert.equal(r.exitCode, 1, r.all.slice(-3000));
+  const message = r.all.slice(r.all.lastIndexOf("failed:"));
+  log(`resources said: ${message.split("\n").slice(0, 3).join(" | ")}`);
+  assert.match(message, /FAILED: slurmspawner-wrappers \S+: console script \S+slurmspawner_(sbatch|squeue|scancel) does not start: ModuleNotFoundError: No module named 'a_module_that_is_not_there'/, r.all.slice(-3000));
 });

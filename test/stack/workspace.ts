@@ -8,18 +8,21 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { repoRoot } from "../../src/paths.js";
-import { planImageBuilds } from "../../src/commands/resources.js";
-import { getEnvironment } from "../../src/plan/environments.js";
 
 /** What `brics-env` needs at run time, relative to the package root. */
-const PACKAGE_ENTRIES = ["package.json", "dist", "brics_jupyterhub", "brics_slurm", "volumes", "examples", "bases"];
+const PACKAGE_ENTRIES = ["package.json", "dist", "brics_jupyterhub", "brics_slurm", "build_helpers", "volumes", "examples", "bases"];
 /** Generated or per-developer state that must not leak into the copy. */
 const SKIPPED = new Set(["_dev_build_data", "_build_data", "deploy", "test", ".git"]);
 
-/** Names the real packages go by, and the brics-env variable that points the dev clone at a repository. */
+/**
+ * Names the real packages go by, the brics-env variables that point the dev clone at a repository
+ * and a ref, and the tag the stand-in is (the newest public tag of the real package: the pinned
+ * bricsauthenticator v0.8.0 is not public, so the stack tests build another ref, as a site whose
+ * mirror lacks the pin does).
+ */
 export const DEV_REPOS = [
-  { name: "bricsauthenticator", envVar: "BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL" },
-  { name: "slurmspawner_wrappers", envVar: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL" },
+  { name: "bricsauthenticator", envVar: "BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL", refVar: "BRICS_ENV_BRICSAUTHENTICATOR_REF", standInTag: "v0.7.0" },
+  { name: "slurmspawner_wrappers", envVar: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL", refVar: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF", standInTag: "v0.2.1" },
 ] as const;
 
 /**
@@ -43,27 +46,38 @@ export interface Workspace {
   remove(): void;
 }
 
-function git(cwd: string, ...args: string[]): void {
-  execFileSync("git", ["-c", "user.name=stack test", "-c", "user.email=stack-test@localhost", ...args], {
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", ["-c", "user.name=stack test", "-c", "user.email=stack-test@localhost", ...args], {
     cwd,
+    encoding: "utf8",
     stdio: "pipe",
-  });
+  }).trim();
 }
 
 /**
- * A git repository holding `tree`, committed and tagged with the ref the product checks out,
- * so `git clone --branch <ref> <path>` gives the tree back.
+ * A git repository holding `tree`, committed and tagged `tag`, as the real package's repository
+ * is at its release: setuptools-scm gives it the tag's version, and `git clone --branch <tag>`
+ * gives the tree back.
  */
-function gitRepoFrom(tree: string, dest: string, ref: string): string {
+function gitRepoFrom(tree: string, dest: string, tag: string): string {
   cpSync(tree, dest, {
     recursive: true,
-    filter: (src) => !["__pycache__", ".git", "build"].includes(basename(src)) && !src.endsWith(".egg-info"),
+    filter: (src) => !["__pycache__", ".git", "build", "_version.py"].includes(basename(src)) && !src.endsWith(".egg-info"),
   });
   git(dest, "init", "-q", "-b", "main");
   git(dest, "add", "-A");
   git(dest, "commit", "-q", "-m", "stack test fixture");
-  if (ref !== "main") git(dest, "tag", ref);
+  git(dest, "tag", tag);
   return dest;
+}
+
+/** The ref a clone is at: its tag when HEAD is exactly on one, else the commit. */
+function refOf(clone: string): string {
+  try {
+    return git(clone, "describe", "--tags", "--exact-match", "HEAD");
+  } catch {
+    return git(clone, "rev-parse", "HEAD");
+  }
 }
 
 /** The source tree named `name` in `dir`, matching the project's name or its dash/underscore spelling. */
@@ -80,27 +94,23 @@ function findTree(dir: string, name: string): string | undefined {
 
 /**
  * A directory holding only what pip can install from `source` (source trees with a pyproject.toml
- * or setup.py, wheels, sdists): the fixtures directory also holds the stand-ins' own tests.
+ * or setup.py, wheels, sdists): the fixtures directory also holds the stand-ins' own tests. A
+ * tree that is one of `repos` (a stand-in made into a tagged repository) goes in as a clone of
+ * it, as a site would hand over the real package: its version comes from the tag.
  */
-function installables(source: string, dest: string): string {
+function installables(source: string, dest: string, repos: ReadonlyMap<string, string>): string {
   mkdirSync(dest);
   for (const entry of readdirSync(source)) {
     const path = join(source, entry);
     const isTree = statSync(path).isDirectory() && ["pyproject.toml", "setup.py"].some((f) => existsSync(join(path, f)));
-    if (isTree || /\.(whl|tar\.gz|zip)$/.test(entry)) {
+    const repo = repos.get(path);
+    if (repo !== undefined) {
+      git(dest, "clone", "-q", repo, entry);
+    } else if (isTree || /\.(whl|tar\.gz|zip)$/.test(entry)) {
       cpSync(path, join(dest, entry), { recursive: true, filter: (p) => basename(p) !== "__pycache__" });
     }
   }
   return dest;
-}
-
-/** The tag or branch `brics-env resources` clones for each dev repository (the image's pin). */
-async function devRepoRefs(): Promise<Map<string, string>> {
-  const refs = new Map<string, string>();
-  for (const build of await planImageBuilds(getEnvironment("dev_dummyauth"))) {
-    for (const repo of build.devRepos) refs.set(repo.name, repo.ref);
-  }
-  return refs;
 }
 
 export async function makeWorkspace(): Promise<Workspace> {
@@ -143,10 +153,10 @@ async function fillWorkspace(dir: string): Promise<Workspace> {
   const pythonPackages = real !== undefined && real !== "" ? real : join(root, "test", "fixtures", "python_packages");
   if (!existsSync(pythonPackages)) throw new Error(`Python packages directory ${pythonPackages} does not exist`);
 
-  const env: NodeJS.ProcessEnv = { ...process.env, BRICS_ENV_PYTHON_PACKAGES: installables(pythonPackages, join(dir, "python_packages")) };
-  const refs = await devRepoRefs();
+  const env: NodeJS.ProcessEnv = { ...process.env };
   const repos = join(dir, "repos");
   mkdirSync(repos);
+  const madeRepos = new Map<string, string>();
   for (const repo of DEV_REPOS) {
     const tree = findTree(pythonPackages, repo.name);
     if (tree === undefined) {
@@ -154,8 +164,13 @@ async function fillWorkspace(dir: string): Promise<Workspace> {
         `${pythonPackages} has no source tree for ${repo.name}: the dev stage reinstalls it from a clone, so a tree is needed`,
       );
     }
-    env[repo.envVar] = existsSync(join(tree, ".git")) ? tree : gitRepoFrom(tree, join(repos, repo.name), refs.get(repo.name) ?? "main");
+    const clone = existsSync(join(tree, ".git")) ? tree : gitRepoFrom(tree, join(repos, repo.name), repo.standInTag);
+    if (clone !== tree) madeRepos.set(tree, clone);
+    env[repo.envVar] = clone;
+    // The dev clone is built at the ref the source is at (its tag), through the product's variable.
+    env[repo.refVar] = refOf(clone);
   }
+  env["BRICS_ENV_PYTHON_PACKAGES"] = installables(pythonPackages, join(dir, "python_packages"), madeRepos);
 
   return {
     dir,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { getEnvironment } from "../../src/plan/environments.js";
-import { ArgfileError, imageBuilds, parseArgfile, zenithClientImage } from "../../src/plan/images.js";
+import { ArgfileError, imageBuilds, parseArgfile, RefVariableError, zenithClientImage } from "../../src/plan/images.js";
 
 const HUB_ARGS = [
   "# pins of the hub image",
@@ -71,6 +71,28 @@ describe("imageBuilds", () => {
     assert.equal(builds[1]!.buildArgs.PIP_INDEX_URL, "http://127.0.0.1:3141/simple");
     assert.equal(builds[0]!.devRepos[0]!.url, "/srv/mirror/bricsauthenticator");
     assert.equal(builds[1]!.devRepos[0]!.url, "https://github.com/isambard-sc/slurmspawner_wrappers.git");
+  });
+
+  it("builds another tag or commit of a dev repository, in the clone and the index requirement alike", () => {
+    const builds = imageBuilds(getEnvironment("dev_dummyauth"), {
+      argfiles,
+      variables: { BRICS_ENV_BRICSAUTHENTICATOR_REF: "v0.7.0", BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF: "0123abc" },
+    });
+    assert.equal(builds[0]!.devRepos[0]!.ref, "v0.7.0");
+    assert.equal(builds[0]!.buildArgs.BRICSAUTHENTICATOR_REQUIREMENT, "bricsauthenticator @ git+https://github.com/isambard-sc/bricsauthenticator.git@v0.7.0");
+    assert.equal(builds[0]!.requirement, builds[0]!.buildArgs.BRICSAUTHENTICATOR_REQUIREMENT);
+    assert.equal(builds[1]!.devRepos[0]!.ref, "0123abc");
+    assert.deepEqual(builds[1]!.installsOnly, ["slurmspawner_wrappers"]);
+    assert.equal(builds[0]!.installsOnly, undefined);
+  });
+
+  it("refuses a ref that is not one, naming the variable", () => {
+    for (const bad of ["-x", "v1 2", "a;b", "$(id)"]) {
+      assert.throws(
+        () => imageBuilds(getEnvironment("dev_dummyauth"), { argfiles, variables: { BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF: bad } }),
+        (e: unknown) => e instanceof RefVariableError && e.message.startsWith(`BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF=${bad} is not a git tag`),
+      );
+    }
   });
 
   it("reports a missing argfile", () => {
