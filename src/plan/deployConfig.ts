@@ -5,7 +5,6 @@
  * are all derived from KEY_SPECS.
  */
 import { isIP } from "node:net";
-import { z } from "zod";
 import type { Environment } from "./environments.js";
 
 export const DEPLOY_CONFIG_KEYS = [
@@ -53,7 +52,8 @@ export interface KeySpec {
   readonly usage: (env: Environment) => KeyUsage;
   /** Also passed to the in-pod Slurm container (which creates the dev users from it). */
   readonly slurmContainer?: boolean;
-  readonly schema: z.ZodType<string>;
+  /** The key's rule: the reason a value is wrong, or undefined when it is fine. */
+  readonly schema: ValueRule;
   /** Non-fatal remarks about an otherwise valid value. */
   readonly warnings?: (value: string) => string[];
 }
@@ -177,18 +177,19 @@ const positiveSecondsCheck: Check = (v) =>
 
 const MIN_PASSWORD_LENGTH = 16;
 
-function schemaOf(...checks: Check[]): z.ZodType<string> {
-  return z
-    .string({ error: "must be a string (quote the value in YAML)" })
-    .superRefine((value, ctx) => {
-      for (const check of [noControlCharacters, notPlaceholder, notEmpty, ...checks]) {
-        const problem = check(value);
-        if (problem !== undefined) {
-          ctx.addIssue({ code: "custom", message: problem });
-          return;
-        }
-      }
-    });
+/** A value's rule: whatever the YAML parser produced in, the first reason it is wrong (or undefined) out. */
+export type ValueRule = (value: unknown) => string | undefined;
+
+/** Every value is a string passing the common checks, then the key's own checks, first failure wins. */
+function schemaOf(...checks: Check[]): ValueRule {
+  return (value) => {
+    if (typeof value !== "string") return "must be a string (quote the value in YAML)";
+    for (const check of [noControlCharacters, notPlaceholder, notEmpty, ...checks]) {
+      const problem = check(value);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,10 +428,8 @@ export function checkValue(key: DeployConfigKey, value: unknown): ValueIssue[] {
   if (typeof value !== "string") {
     return [{ severity: "error", message: "must be a single string, not a list or a mapping" }];
   }
-  const result = spec.schema.safeParse(value);
-  if (!result.success) {
-    return result.error.issues.map((i) => ({ severity: "error" as const, message: i.message }));
-  }
+  const problem = spec.schema(value);
+  if (problem !== undefined) return [{ severity: "error", message: problem }];
   return (spec.warnings?.(value) ?? []).map((message) => ({ severity: "warning" as const, message }));
 }
 
