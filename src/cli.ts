@@ -7,20 +7,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ENV_NAMES, UnknownEnvironmentError } from "./plan/environments.js";
-import { ManifestInputError, parsePublish } from "./plan/manifest.js";
 import { repoRoot } from "./paths.js";
-import { registerBootstrapBases } from "./commands/bootstrap.js";
-import { checkDeployDir } from "./commands/check.js";
 import { parsePositiveInt, ReportedFailure, resolveDeployDir, resolveEnv, UsageError } from "./commands/common.js";
-import { doctorCommand } from "./commands/doctor.js";
-import { downCommand } from "./commands/down.js";
-import { initCommand } from "./commands/init.js";
-import { listCommand } from "./commands/list.js";
-import { logsCommand } from "./commands/logs.js";
-import { manifestCommand } from "./commands/manifest.js";
-import { resourcesCommand } from "./commands/resources.js";
-import { statusCommand } from "./commands/status.js";
-import { upCommand } from "./commands/up.js";
+
+// Each command's module is imported only when that command runs: a process pays at start-up
+// only for what it uses (`list` never loads the YAML parser, `check` never loads podman's code).
 
 const ENVS = ENV_NAMES.join(", ");
 
@@ -53,8 +44,10 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 /** Rejects a malformed --publish before anything runs (a usage error, exit 2). */
-function checkPublish(entries: readonly string[] | undefined): void {
-  for (const e of entries ?? []) {
+async function checkPublish(entries: readonly string[] | undefined): Promise<void> {
+  if (entries === undefined || entries.length === 0) return;
+  const { ManifestInputError, parsePublish } = await import("./plan/manifest.js");
+  for (const e of entries) {
     try {
       parsePublish(e);
     } catch (err) {
@@ -97,7 +90,7 @@ Exit codes: 0 success, 1 failure, 2 usage error. More: docs/commands.md.`,
     .description("List the environments: what each runs and which files you provide.")
     .option("--json", "print JSON (name, summary, stage, slurm, auth, ingress, pod, containers, images, volumes, userFiles)")
     .addHelpText("after", "\nReads nothing; writes nothing.\n\nExamples:\n  brics-env list\n  brics-env list --json | jq -r '.[].name'")
-    .action((opts: { json?: boolean }) => listCommand(opts));
+    .action(async (opts: { json?: boolean }) => (await import("./commands/list.js")).listCommand(opts));
 
   program
     .command("init")
@@ -119,6 +112,7 @@ Examples:
     )
     .action(async (envName: string, dir: string | undefined) => {
       const env = resolveEnv(envName);
+      const { initCommand } = await import("./commands/init.js");
       await initCommand(env, resolveDeployDir(env, dir));
     });
 
@@ -143,6 +137,7 @@ Examples:
     )
     .action(async (envName: string, dir: string) => {
       const env = resolveEnv(envName);
+      const { checkDeployDir } = await import("./commands/check.js");
       await checkDeployDir(env, resolveDeployDir(env, dir));
     });
 
@@ -174,7 +169,9 @@ Examples:
   BRICS_ENV_JUPYTERHUB_BASE_IMAGE=mirror.example.org/jupyterhub/jupyterhub:5.4.2 brics-env resources prod`,
     )
     .action(async (envName: string, opts: { build: boolean }) => {
-      await resourcesCommand(resolveEnv(envName), { build: opts.build });
+      const env = resolveEnv(envName);
+      const { resourcesCommand } = await import("./commands/resources.js");
+      await resourcesCommand(env, { build: opts.build });
     });
 
   program
@@ -203,7 +200,8 @@ Examples:
     )
     .action(async (envName: string, dir: string, opts: { publish?: string[] }) => {
       const env = resolveEnv(envName);
-      checkPublish(opts.publish);
+      await checkPublish(opts.publish);
+      const { manifestCommand } = await import("./commands/manifest.js");
       await manifestCommand(env, resolveDeployDir(env, dir), opts.publish !== undefined ? { publish: opts.publish } : {});
     });
 
@@ -236,9 +234,11 @@ Examples:
     )
     .action(async (envName: string, dir: string | undefined, opts: { timeout: string; publish?: string[]; build: boolean }) => {
       const env = resolveEnv(envName);
-      checkPublish(opts.publish);
+      await checkPublish(opts.publish);
+      const timeoutSeconds = parsePositiveInt(opts.timeout, "--timeout");
+      const { upCommand } = await import("./commands/up.js");
       await upCommand(env, resolveDeployDir(env, dir), {
-        timeoutSeconds: parsePositiveInt(opts.timeout, "--timeout"),
+        timeoutSeconds,
         build: opts.build,
         ...(opts.publish !== undefined ? { publish: opts.publish } : {}),
       });
@@ -265,6 +265,7 @@ Examples:
     )
     .action(async (envName: string, dir: string | undefined, opts: { force?: boolean }) => {
       const env = resolveEnv(envName);
+      const { downCommand } = await import("./commands/down.js");
       await downCommand(env, resolveDeployDir(env, dir), { force: opts.force === true });
     });
 
@@ -275,7 +276,9 @@ Examples:
     .option("--json", "print JSON")
     .addHelpText("after", "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json")
     .action(async (envName: string | undefined, opts: { json?: boolean }) => {
-      await statusCommand(envName === undefined ? undefined : resolveEnv(envName), opts);
+      const env = envName === undefined ? undefined : resolveEnv(envName);
+      const { statusCommand } = await import("./commands/status.js");
+      await statusCommand(env, opts);
     });
 
   program
@@ -291,13 +294,29 @@ Examples:
     )
     .action(async (envName: string, container: string | undefined, opts: { tail?: string; follow?: boolean }) => {
       const env = resolveEnv(envName);
-      await logsCommand(env, container, {
-        ...(opts.tail !== undefined ? { tail: parsePositiveInt(opts.tail, "--tail") } : {}),
-        follow: opts.follow === true,
-      });
+      const tail = opts.tail !== undefined ? { tail: parsePositiveInt(opts.tail, "--tail") } : {};
+      const { logsCommand } = await import("./commands/logs.js");
+      await logsCommand(env, container, { ...tail, follow: opts.follow === true });
     });
 
-  registerBootstrapBases(program);
+  program
+    .command("bootstrap-bases")
+    .description(
+      "build the JupyterHub and Slurm base images from Debian packages (mmdebstrap), for sites without registry access",
+    )
+    .option("--only <bases>", "comma-separated subset: jupyterhub,slurm")
+    .option("--force", "rebuild even when an image with the same inputs exists")
+    .option("--sources <file>", "apt deb822 sources file whose first stanza names the mirror")
+    .option("--json", "print the results as JSON")
+    .action(async (o: { only?: string; force?: boolean; sources?: string; json?: boolean }) => {
+      const { bootstrapBasesCommand, parseBaseKinds } = await import("./commands/bootstrap.js");
+      process.exitCode = await bootstrapBasesCommand({
+        ...(o.only !== undefined ? { only: parseBaseKinds(o.only) } : {}),
+        force: o.force ?? false,
+        json: o.json ?? false,
+        ...(o.sources !== undefined ? { sourcesFile: o.sources } : {}),
+      });
+    });
 
   program
     .command("doctor")
@@ -313,7 +332,7 @@ Exit 1 when something needed is missing or broken.
 Environment:
 ${PODMAN_VARS}`,
     )
-    .action(() => doctorCommand());
+    .action(async () => (await import("./commands/doctor.js")).doctorCommand());
 
   return program;
 }
