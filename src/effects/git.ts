@@ -1,7 +1,7 @@
 /** Clones of the dev repositories that stage-dev images install from. */
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { CommandError, findExecutable, run } from "./exec.js";
 
 export interface CloneRequest {
@@ -40,9 +40,4 @@ export async function cloneUnlessPresent(req: CloneRequest): Promise<CloneOutcom
     );
   }
   return { kind: "cloned", dir: req.dir };
-}
-
-/** Whether a directory is a git work tree (for messages only). */
-export function isGitClone(dir: string): boolean {
-  return existsSync(join(dir, ".git"));
 }
