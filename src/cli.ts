@@ -57,7 +57,7 @@ async function checkPublish(entries: readonly string[] | undefined): Promise<voi
   }
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command();
   program
     .name("brics-env")
@@ -125,8 +125,8 @@ Examples:
       "after",
       `
 Reads deploy-configmap.yaml and the files the environment needs (SSH keys, ssh_known_hosts,
-zenith_client_config.yaml), and runs ssh-keygen -y on private keys to check that pairs match.
-Writes nothing. Each problem names the file, line, key, what is wrong and what is expected.
+zenith_client_config.yaml), and checks that key pairs match (running ssh-keygen -y on PEM keys,
+which do not carry their public half). Writes nothing; never calls podman. Each problem names the file, line, key, what is wrong and what is expected.
 Warnings are printed but do not fail. Exit 1 when there is an error.
 
 Environment:
@@ -156,7 +156,9 @@ slurmspawner_wrappers into brics_slurm/_dev_build_data/ unless a clone is alread
 (your local changes are then built in). Copies BRICS_ENV_PYTHON_PACKAGES into
 <image>/_build_data/python_packages/ (created empty otherwise). Builds
 localhost/brics_jupyterhub and localhost/brics_slurm (:dev-latest for dev, :latest for prod)
-with pins from <image>/argfile.conf, showing build progress on stderr. Creates the volumes
+with pins from <image>/argfile.conf, concurrently, showing build progress on stderr; a build
+whose inputs (Containerfile, build context, build args, target, base image) are unchanged since
+the image was built is skipped (the image carries their hash as a label). Creates the volumes
 jupyterhub_root_<env> (and slurm_root_<env>) from volumes/<kind>/, owned as configured;
 an existing volume is kept, never refilled.
 
@@ -188,7 +190,9 @@ key pairs the environment makes itself when both halves are missing (ssh_client_
 ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
 private keys) atomically. Ports are published through the manifest (hostPort), which works on
 every podman version: 127.0.0.1:8000 for the proxy where there is no Zenith client, and the
-host/port of hubConnectUrl for the Hub API (8081) where Slurm is external.
+host/port of hubConnectUrl for the Hub API (8081) where Slurm is external. Works on files
+only (never calls podman). On podman < 4.4, start the result with 'brics-env up', which plays
+an adapted copy, rather than with podman kube play directly.
 
 Environment:
   BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
@@ -219,8 +223,8 @@ Examples:
 Runs init when <deploy_dir> has no deploy-configmap.yaml (environments needing your own files
 then stop at check, listing them). Plays <deploy_dir>/combined.yaml with
 --configmap <deploy_dir>/deploy-configmap.yaml, then polls
-http://127.0.0.1:8000<baseUrl>hub/health, then (in-pod Slurm) until the Slurm container's sshd
-and slurmctld answer, and prints the login URL (and, for dummy
+http://127.0.0.1:8000<baseUrl>hub/health (every 0.25 s) and, meanwhile (in-pod Slurm), the Slurm
+container until its sshd and slurmctld answer, and prints the login URL (and, for dummy
 authentication, the user and where the password is). On timeout prints the last log lines of
 each container and exits 1, leaving the pod for inspection. If the pod is already running,
 says so and changes nothing. Volumes and keys are always kept.
@@ -257,7 +261,8 @@ Removes pod jupyterhub-slurm-<env> and its containers by name (combined.yaml is 
 Without --force the volumes (the hub's database, logs, Slurm state) and the Secrets stay, and
 the next 'up' reuses them. With --force they are removed by name on every podman version
 (older podman's 'kube down --force' leaves some behind). Files in <deploy_dir> are never touched,
-except its .podman-play/ scratch directory.
+except its .podman-play/ scratch directory. Says how long podman's own 'pod rm' took (it stops
+the containers first; on podman 4.3 that is most of the time).
 
 Examples:
   brics-env down dev_dummyauth
@@ -343,7 +348,7 @@ function errorExitCode(err: unknown): number {
   return 1;
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();

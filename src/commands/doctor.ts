@@ -1,7 +1,7 @@
 /** `brics-env doctor`: whether this machine can run the environments, and which workarounds apply. */
 import { findExecutable } from "../effects/exec.js";
 import { imageExists, podman, podmanAllowFailure, podmanInfo } from "../effects/podman.js";
-import { describeQuirks } from "../effects/podmanQuirks.js";
+import { describeQuirks } from "../plan/podmanQuirks.js";
 import { ENVIRONMENTS } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
 import { imageRef } from "../plan/names.js";

@@ -11,8 +11,8 @@ import { BASE_IMAGE_VARIABLE, imageBuilds, zenithClientImage, ZENITH_CLIENT_IMAG
 import type { ImageName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
 import { cloneUnlessPresent } from "../effects/git.js";
-import { buildImage, ensureImage, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
-import { volumeTarStream } from "../effects/volumeArchive.js";
+import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
+import { buildImage, ensureImage, imageId, imageLabel, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
@@ -59,6 +59,60 @@ async function preparePythonPackages(contextDir: string, out: Output): Promise<v
   out.say(`copied python packages from ${source} into ${displayPath(dest)}`);
 }
 
+/** Makes sure each build's base image is there (pulling what is missing) and returns their ids. */
+async function baseImageIds(builds: readonly ImageBuild[], out: Output): Promise<Array<string | undefined>> {
+  const bases = builds.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
+  const ids = await Promise.all(bases.map((base) => (base === undefined ? undefined : imageId(base))));
+  for (const [i, build] of builds.entries()) {
+    const base = bases[i];
+    if (base === undefined || ids[i] !== undefined) continue;
+    // One at a time: on a machine without registry access the first failure is the answer.
+    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
+    if (how === "pulled") out.say(`pulled base image ${base}`);
+    ids[i] = await imageId(base);
+  }
+  return ids;
+}
+
+/**
+ * Builds what changed, concurrently: a build whose key (buildKey.ts: Containerfile, context as
+ * staged, build args, target, base image) is already on the image is skipped.
+ */
+async function buildChanged(root: string, builds: readonly ImageBuild[], baseIds: ReadonlyArray<string | undefined>, out: Output): Promise<void> {
+  const plans = await Promise.all(
+    builds.map(async (build, i) => {
+      const spec = {
+        containerfile: join(root, build.containerfile),
+        context: join(root, build.contextDir),
+        tag: build.tag,
+        target: build.target,
+        buildArgs: build.buildArgs,
+      };
+      const baseImageId = baseIds[i];
+      const [key, current] = await Promise.all([
+        buildKey({ ...spec, ...(baseImageId !== undefined ? { baseImageId } : {}) }),
+        imageLabel(build.tag, BUILD_KEY_LABEL),
+      ]);
+      return { build, spec, key, current };
+    }),
+  );
+  const results = await Promise.allSettled(
+    plans.map(async ({ build, spec, key, current }) => {
+      if (current === key) {
+        out.say(`image ${build.tag} is up to date (build key ${key.slice(0, 12)})`);
+        return;
+      }
+      out.progress(`building ${build.tag} (${build.target}) from ${displayPath(spec.containerfile)} ...`);
+      const started = Date.now();
+      await buildImage({ ...spec, labels: { [BUILD_KEY_LABEL]: key }, onLine: (line) => out.progress(`  [${build.image}] ${line}`) });
+      out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
+    }),
+  );
+  // Both builds run to their end, so a failure of one never leaves the other half-done behind.
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+}
+
 export async function resourcesCommand(env: Environment, opts: ResourcesOptions = {}, out: Output = consoleOutput): Promise<void> {
   const root = repoRoot();
   const builds = await planImageBuilds(env);
@@ -67,17 +121,12 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
   const toBuild = opts.build === false ? [] : builds;
   // Images first: on a machine without registry access this is what fails, and it should fail
   // before anything else is done, with what to do about it.
-  for (const build of toBuild) {
-    const base = build.buildArgs["BASE_IMAGE"];
-    if (base === undefined || base === "") continue;
-    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
-    if (how === "pulled") out.say(`pulled base image ${base}`);
-  }
-  if (env.ingress === "zenith" && opts.build !== false) {
-    const ref = zenithClientImage(variables());
-    const how = await ensureImage(ref, ZENITH_CLIENT_IMAGE_VARIABLE);
-    out.say(how === "pulled" ? `pulled ${ref}` : `image ${ref} present`);
-  }
+  const zenith = env.ingress === "zenith" && opts.build !== false ? zenithClientImage(variables()) : undefined;
+  const [baseIds, zenithHow] = await Promise.all([
+    baseImageIds(toBuild, out),
+    zenith === undefined ? undefined : ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE),
+  ]);
+  if (zenith !== undefined) out.say(zenithHow === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
 
   for (const build of toBuild) {
     const contextDir = join(root, build.contextDir);
@@ -92,23 +141,11 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
     await preparePythonPackages(contextDir, out);
   }
 
-  for (const build of toBuild) {
-    const contextDir = join(root, build.contextDir);
-    out.progress(`building ${build.tag} (${build.target}) from ${displayPath(join(root, build.containerfile))} ...`);
-    const started = Date.now();
-    await buildImage({
-      containerfile: join(root, build.containerfile),
-      context: contextDir,
-      tag: build.tag,
-      target: build.target,
-      buildArgs: build.buildArgs,
-      onLine: (line) => out.progress(`  [${build.image}] ${line}`),
-    });
-    out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
-  }
+  await buildChanged(root, toBuild, baseIds, out);
 
-  for (const v of volumes) {
-    if (await volumeExists(v.name)) {
+  const exists = await Promise.all(volumes.map((v) => volumeExists(v.name)));
+  for (const [i, v] of volumes.entries()) {
+    if (exists[i]) {
       out.say(`kept existing volume ${v.name} (remove it with 'brics-env down ${env.name} --force' to start from the initial contents)`);
       continue;
     }
@@ -116,6 +153,8 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
     if (!existsSync(source)) throw new Error(`initial contents for volume ${v.name} not found at ${source}`);
     await volumeCreate(v.name, { "org.brics-env.environment": env.name });
     try {
+      // Loaded here: only a volume being filled needs the tar writer.
+      const { volumeTarStream } = await import("../effects/volumeArchive.js");
       await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }));
     } catch (err) {
       // A volume left empty would be "kept" by the next run; remove it so a retry fills it.

@@ -1,20 +1,20 @@
 /**
  * `brics-env up`: everything from an empty deploy directory to a hub answering on its health
  * endpoint — init (when there is no ConfigMap), check, resources, manifest, kube play, wait.
- * A running pod is left alone; volumes are never recreated.
+ * A running pod is left alone; volumes are never recreated. The deploy directory is read and
+ * validated once (by check) and handed on.
  */
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
+import { imagesOf } from "../plan/images.js";
 import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
 import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
-import { readDeployConfigValues } from "../plan/validate.js";
+import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
-import { imagesOf } from "../plan/images.js";
-import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
-import { setTimeout as sleep } from "node:timers/promises";
+import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podmanInfo, podRm } from "../effects/podman.js";
 import { checkDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
@@ -29,10 +29,13 @@ export interface UpOptions {
   readonly build?: boolean;
 }
 
+/** Between probes of the Slurm container (a `podman exec` each, so not as often as health polls). */
+const SLURM_PROBE_MS = 500;
+
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
-function proxyAddress(env: Environment, config: Record<string, string>, publish: readonly string[] | undefined) {
+function proxyAddress(env: Environment, config: ConfigValues, publish: readonly string[] | undefined) {
   const ports = publishedPorts(env, {
-    ...(config["hubConnectUrl"] !== undefined ? { hubConnectUrl: config["hubConnectUrl"] } : {}),
+    ...(config.hubConnectUrl !== undefined ? { hubConnectUrl: config.hubConnectUrl } : {}),
     ...(publish !== undefined ? { publish } : {}),
   });
   const proxy = ports.find((p) => p.containerPort === PROXY_PORT);
@@ -48,6 +51,8 @@ function joinBase(baseUrl: string | undefined, path: string): string {
 
 export async function upCommand(env: Environment, dir: string, opts: UpOptions, out: Output = consoleOutput): Promise<void> {
   const pod = podName(env.name);
+  // podman's version decides how the manifest is played; ask while the files are checked.
+  podmanInfo().catch(() => undefined);
   const existing = await podInspect(pod);
   if (existing !== undefined && existing.state === "Running") {
     out.say(`pod ${pod} is already running; nothing changed`);
@@ -58,15 +63,15 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     out.say(`no ${DEPLOY_CONFIGMAP_FILE} in ${displayPath(dir)}: running init first`);
     await initCommand(env, dir, out);
   }
-  await checkDeployDir(env, dir, out);
+  const checked = await checkDeployDir(env, dir, out);
   await resourcesCommand(env, { build: opts.build !== false }, out);
   if (opts.build === false) {
-    for (const image of imagesOf(env)) {
-      const ref = imageRef(image, env.stage);
-      if (!(await imageExists(ref))) throw new Error(`image ${ref} does not exist; build it with: brics-env resources ${env.name}`);
-    }
+    const refs = imagesOf(env).map((image) => imageRef(image, env.stage));
+    const present = await Promise.all(refs.map((ref) => imageExists(ref)));
+    const missing = refs.find((_, i) => !present[i]);
+    if (missing !== undefined) throw new Error(`image ${missing} does not exist; build it with: brics-env resources ${env.name}`);
   }
-  const manifest = await manifestCommand(env, dir, opts.publish !== undefined ? { publish: opts.publish } : {}, out);
+  const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked }, out);
 
   if (existing !== undefined) {
     // A pod that exists but is not running (exited, degraded, created) would block kube play; its
@@ -75,42 +80,46 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await podRm(pod);
   }
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
-  const played = await kubePlay(manifest, { workDir: playWorkDir(dir), configmaps: [configMap], onLine: (l) => out.progress(`  ${l}`) }).catch(
-    (err: unknown) => {
-      // Runtime set-up failures look alike on every host that needs the containers.conf fix.
-      if (err instanceof CommandError && /rlimit|cgroup|crun|OCI permission denied/i.test(err.stderrTail)) {
-        throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the CONTAINERS_CONF fix`);
-      }
-      throw err;
-    },
-  );
+  const played = await kubePlay(manifest.file, {
+    objects: manifest.objects,
+    workDir: playWorkDir(dir),
+    configmaps: [configMap],
+    onLine: (l) => out.progress(`  ${l}`),
+  }).catch((err: unknown) => {
+    // Runtime set-up failures look alike on every host that needs the containers.conf fix.
+    if (err instanceof CommandError && /rlimit|cgroup|crun|OCI permission denied/i.test(err.stderrTail)) {
+      throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the CONTAINERS_CONF fix`);
+    }
+    throw err;
+  });
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
 
-  const config = readDeployConfigValues(await readFile(configMap, "utf8")) ?? {};
+  const config = checked.config;
   const address = proxyAddress(env, config, opts.publish);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
+  // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no
+  // time once the hub answers. It shares the deadline, with at least 10 s left after the hub.
+  let slurmDeadline = Date.now() + timeoutMs;
+  const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), () => slurmDeadline, out) : Promise.resolve(true);
 
   if (address === undefined) {
-    if (env.slurm === "pod") await requireSlurmReady(env, timeoutMs, out);
+    await requireSlurmReady(env, slurmReady, out);
     await reportUnhealthyContainers(containers, out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
     return;
   }
-  const url = healthUrl(config["baseUrl"] ?? "/", address.port, address.host);
+  const url = healthUrl(config.baseUrl ?? "/", address.port, address.host);
   out.progress(`waiting up to ${opts.timeoutSeconds} s for ${url} ...`);
   const result = await waitForHealth(url, {
     timeoutMs,
     onProgress: (waited, last) => out.progress(`  still waiting (${Math.round(waited / 1000)} s, last: ${last})`),
-    abortCheck: async () => {
-      const state = await podInspect(pod);
-      if (state === undefined) return `pod ${pod} disappeared`;
-      return undefined;
-    },
+    abortCheck: async () => ((await podInspect(pod)) === undefined ? `pod ${pod} disappeared` : undefined),
   });
   if (!result.ok) {
+    slurmDeadline = 0;
     out.say(`the hub did not answer ${url} within ${opts.timeoutSeconds} s (${result.aborted ?? `last: ${result.last}`})`);
     const state = await podInspect(pod);
     for (const c of containers) {
@@ -121,12 +130,13 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     out.say(`the pod is left as it is for inspection; 'brics-env down ${env.name}' removes it`);
     throw new ReportedFailure("the hub did not become healthy");
   }
-  out.say(`hub healthy after ${Math.round(result.waitedMs / 1000)} s`);
-  if (env.slurm === "pod") await requireSlurmReady(env, Math.max(10_000, timeoutMs - result.waitedMs), out);
+  out.say(`hub healthy after ${(result.waitedMs / 1000).toFixed(1)} s`);
+  slurmDeadline = Math.max(slurmDeadline, Date.now() + 10_000);
+  await requireSlurmReady(env, slurmReady, out);
   await reportUnhealthyContainers(containers, out);
-  out.say(`log in at http://${address.host}:${address.port}${joinBase(config["baseUrl"], "hub/login")}`);
+  out.say(`log in at http://${address.host}:${address.port}${joinBase(config.baseUrl, "hub/login")}`);
   if (env.auth === "dummy") {
-    const firstUser = (config["devUsers"] ?? "").trim().split(/\s+/)[0] ?? "";
+    const firstUser = (config.devUsers ?? "").trim().split(/\s+/)[0] ?? "";
     const user = firstUser.split(".")[0] ?? firstUser;
     out.say(`  user: ${user || "(first of devUsers)"} (the dummy authenticator logs everyone in as the first of devUsers)`);
     out.say(`  password: the value of dummyAuthPassword in ${displayPath(configMap)}`);
@@ -137,10 +147,9 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
 
 /**
  * A healthy hub does not mean a healthy pod: a Slurm container in a restart loop only shows when
- * a user spawns. Give the containers a moment, then name any that is not running or has restarted.
+ * a user spawns. Name any container that is not running or has restarted since the play.
  */
 async function reportUnhealthyContainers(containers: readonly string[], out: Output): Promise<void> {
-  await sleep(3000);
   for (const c of await containerHealth(containers)) {
     if (c.status === "running" && c.restarts === 0) continue;
     out.warn(`container ${c.name} is ${c.status}${c.restarts > 0 ? ` and has restarted ${c.restarts} time${c.restarts === 1 ? "" : "s"}` : ""}; its last log lines:`);
@@ -152,26 +161,28 @@ async function reportUnhealthyContainers(containers: readonly string[], out: Out
 /**
  * A spawn goes hub -> ssh -> sudo -> sbatch, so the Slurm container is ready when its sshd accepts
  * connections and slurmctld answers; both are checked inside the container, where port 22 is.
+ * `deadline` is read on every round, so the caller can extend or end the wait.
  */
-async function waitForSlurm(container: string, timeoutMs: number, out: Output): Promise<boolean> {
+async function waitForSlurm(container: string, deadline: () => number, out: Output): Promise<boolean> {
   const probe = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22 && scontrol ping | grep -q 'is UP'"];
   const start = Date.now();
   let lastReport = start;
-  while (Date.now() - start < timeoutMs) {
+  while (Date.now() < deadline()) {
     const r = await execInContainer(container, probe, 15_000).catch(() => undefined);
     if (r?.exitCode === 0) return true;
     if (Date.now() - lastReport >= 5000) {
       out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
       lastReport = Date.now();
     }
-    await sleep(1000);
+    await sleep(SLURM_PROBE_MS);
   }
   return false;
 }
 
-async function requireSlurmReady(env: Environment, timeoutMs: number, out: Output): Promise<void> {
+async function requireSlurmReady(env: Environment, ready: Promise<boolean>, out: Output): Promise<void> {
+  if (env.slurm !== "pod") return;
   const slurm = podmanContainerName(env.name, "slurm");
-  if (await waitForSlurm(slurm, timeoutMs, out)) {
+  if (await ready) {
     out.say(`Slurm ready (sshd listening, slurmctld up)`);
     return;
   }

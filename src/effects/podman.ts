@@ -1,19 +1,20 @@
 /**
  * The podman CLI. There is no maintained Node client for podman's libpod API (kube play is not in
  * the Docker-compatible API), so everything goes through the command line. Version differences are
- * decided in podmanQuirks.ts and acted on only here.
+ * decided in plan/podmanQuirks.ts and acted on only here.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
+import { renderManifest, type ManifestObject } from "../plan/manifest.js";
+import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
 import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
-import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "./podmanQuirks.js";
 
-export type { PodmanVersion, Quirks } from "./podmanQuirks.js";
+export type { PodmanVersion, Quirks } from "../plan/podmanQuirks.js";
 
-export class PodmanNotFoundError extends Error {
+class PodmanNotFoundError extends Error {
   constructor() {
     super(
       "podman not found on PATH. Install podman (Debian/Ubuntu: apt-get install podman; macOS: brew install podman, " +
@@ -61,9 +62,9 @@ export interface PodmanInfo {
   readonly rootless: boolean;
 }
 
-let cachedInfo: PodmanInfo | undefined;
+let cachedInfo: Promise<PodmanInfo> | undefined;
 
-export async function podmanVersion(): Promise<PodmanVersion> {
+async function podmanVersion(): Promise<PodmanVersion> {
   const { stdout } = await podman(["version", "--format", "json"]);
   const parsed = JSON.parse(stdout) as { Client?: { Version?: string }; Server?: { Version?: string } };
   // The server's version decides what kube play does; the client's only matters when there is no server.
@@ -72,20 +73,30 @@ export async function podmanVersion(): Promise<PodmanVersion> {
   return parseVersion(raw);
 }
 
-export async function podmanInfo(): Promise<PodmanInfo> {
-  if (cachedInfo !== undefined) return cachedInfo;
-  const version = await podmanVersion();
-  const { stdout } = await podman(["info", "--format", "json"]);
+async function askInfo(): Promise<PodmanInfo> {
+  const [version, { stdout }] = await Promise.all([podmanVersion(), podman(["info", "--format", "json"])]);
   const info = JSON.parse(stdout) as {
     host?: { serviceIsRemote?: boolean; ociRuntime?: { name?: string }; security?: { rootless?: boolean } };
   };
-  cachedInfo = {
+  return {
     version,
     quirks: quirksFor(version),
     remote: info.host?.serviceIsRemote === true,
     ociRuntime: info.host?.ociRuntime?.name,
     rootless: info.host?.security?.rootless === true,
   };
+}
+
+/** Asked once per process (a caller may start it early, to overlap with other work). */
+export function podmanInfo(): Promise<PodmanInfo> {
+  if (cachedInfo === undefined) {
+    const asked = askInfo();
+    cachedInfo = asked;
+    // A failure is not kept: the next caller asks again and sees the error itself.
+    asked.catch(() => {
+      if (cachedInfo === asked) cachedInfo = undefined;
+    });
+  }
   return cachedInfo;
 }
 
@@ -95,12 +106,27 @@ export async function imageExists(ref: string): Promise<boolean> {
   return exitsZero(["image", "exists", ref]);
 }
 
+/** The image's id, or undefined when there is no such image. */
+export async function imageId(ref: string): Promise<string | undefined> {
+  const r = await podmanAllowFailure(["image", "inspect", "--format", "{{.Id}}", ref]);
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** A label's value on an image, or undefined when the image or the label is not there. */
+export async function imageLabel(ref: string, label: string): Promise<string | undefined> {
+  const r = await podmanAllowFailure(["image", "inspect", "--format", `{{index .Labels "${label}"}}`, ref]);
+  if (r.exitCode !== 0) return undefined;
+  const value = r.stdout.trim();
+  return value === "" || value === "<no value>" ? undefined : value;
+}
+
 export interface BuildSpec {
   readonly containerfile: string;
   readonly context: string;
   readonly tag: string;
   readonly target?: string;
   readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
   readonly onLine?: (line: string) => void;
 }
 
@@ -108,6 +134,7 @@ export async function buildImage(spec: BuildSpec): Promise<void> {
   const args = ["build", "--layers", "-f", spec.containerfile, "-t", spec.tag];
   if (spec.target !== undefined) args.push("--target", spec.target);
   for (const [k, v] of Object.entries(spec.buildArgs ?? {})) args.push("--build-arg", `${k}=${v}`);
+  for (const [k, v] of Object.entries(spec.labels ?? {})) args.push("--label", `${k}=${v}`);
   args.push(spec.context);
   await podman(args, spec.onLine === undefined ? {} : { onLine: (l) => spec.onLine?.(l) });
 }
@@ -174,11 +201,6 @@ export async function volumeImport(name: string, tar: Readable): Promise<void> {
   await podman(["volume", "import", name, "-"], { stdin: tar });
 }
 
-/** The volume's contents as a tar (for tests and debugging). */
-export async function volumeExport(name: string, outFile: string): Promise<void> {
-  await podman(["volume", "export", "--output", outFile, name]);
-}
-
 export async function volumeRm(name: string, force = false): Promise<boolean> {
   if (!(await volumeExists(name))) return false;
   await podman(["volume", "rm", ...(force ? ["--force"] : []), name]);
@@ -195,12 +217,6 @@ export async function volumeLs(): Promise<string[]> {
 export async function secretLs(): Promise<string[]> {
   const { stdout } = await podman(["secret", "ls", "--format", "{{.Name}}"]);
   return stdout.split("\n").filter((l) => l.trim() !== "");
-}
-
-export async function secretRm(name: string): Promise<boolean> {
-  if (!(await secretLs()).includes(name)) return false;
-  await podman(["secret", "rm", name]);
-  return true;
 }
 
 // --- pods, containers -------------------------------------------------------------------------
@@ -277,14 +293,15 @@ export interface ContainerHealth {
 
 /** State and restart count of each named container (absent ones are left out). */
 export async function containerHealth(names: readonly string[]): Promise<ContainerHealth[]> {
-  const out: ContainerHealth[] = [];
-  for (const name of names) {
-    const r = await podmanAllowFailure(["container", "inspect", "--format", "{{.State.Status}}|{{.RestartCount}}", name]);
-    if (r.exitCode !== 0) continue;
+  const answers = await Promise.all(
+    names.map((name) => podmanAllowFailure(["container", "inspect", "--format", "{{.State.Status}}|{{.RestartCount}}", name])),
+  );
+  return names.flatMap((name, i) => {
+    const r = answers[i]!;
+    if (r.exitCode !== 0) return [];
     const [status, restarts] = r.stdout.trim().split("|");
-    out.push({ name, status: status ?? "unknown", restarts: Number(restarts ?? 0) || 0 });
-  }
-  return out;
+    return [{ name, status: status ?? "unknown", restarts: Number(restarts ?? 0) || 0 }];
+  });
 }
 
 /** Runs a command in a running container; the result whatever the exit code. */
@@ -317,6 +334,8 @@ export interface PlayOptions {
   readonly workDir: string;
   readonly configmaps?: readonly string[];
   readonly onLine?: (line: string) => void;
+  /** The objects the manifest file holds, when the caller has them (it is then not read again). */
+  readonly objects?: readonly ManifestObject[];
 }
 
 export interface PlayResult {
@@ -325,30 +344,28 @@ export interface PlayResult {
   readonly notes: string[];
 }
 
+/** The objects of a manifest file that brics-env wrote (combined.yaml: Secrets and a Pod). */
+async function readManifestObjects(file: string): Promise<ManifestObject[]> {
+  return parseAllDocuments(await readFile(file, "utf8")).map((d) => d.toJS() as ManifestObject);
+}
+
 /**
- * `podman kube play`, with the manifest adapted to this podman's bugs (see podmanQuirks.ts).
+ * `podman kube play`, with the manifest adapted to this podman's bugs (see plan/podmanQuirks.ts).
  * Stale Secrets from an earlier play are removed first: their content comes from the deploy
  * directory and is recreated by the play, so nothing is lost.
  */
 export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
-  const info = await podmanInfo();
+  const [info, objects] = await Promise.all([podmanInfo(), opts.objects ?? readManifestObjects(manifestFile)]);
   const notes: string[] = [];
-  const text = await readFile(manifestFile, "utf8");
-  const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
-  const secretNames = docs
-    .filter((d): d is { kind: string; metadata: { name: string } } => (d as { kind?: string })?.kind === "Secret")
-    .map((d) => d.metadata.name);
-  await removeSecrets(secretNames);
+  await removeSecrets(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name));
 
   let playedFile = manifestFile;
   if (needsAdaptation(info.quirks)) {
-    const mountpoints = new Map<string, string | undefined>();
-    for (const d of docs) {
-      for (const claim of claimNames(d)) mountpoints.set(claim, await volumeMountpoint(claim));
-    }
+    const claims = objects.flatMap((o) => (o.kind === "Pod" ? o.spec.volumes.flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])) : []));
+    const mountpoints = new Map(await Promise.all(claims.map(async (c) => [c, await volumeMountpoint(c)] as const)));
     const secretDir = join(opts.workDir, "secrets");
     await rm(secretDir, { recursive: true, force: true });
-    const adapted = adaptManifest(docs, {
+    const adapted = adaptManifest(objects, {
       quirks: info.quirks,
       secretDir,
       volumeMountpoint: (n) => mountpoints.get(n),
@@ -365,7 +382,7 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
     for (const f of adapted.files) await chmod(dirname(f.path), 0o755);
     await chmod(secretDir, 0o711).catch(() => undefined);
     playedFile = join(opts.workDir, "play.yaml");
-    await writeFile(playedFile, adapted.docs.map((d) => stringify(d)).join("---\n"), { mode: 0o600 });
+    await writeFile(playedFile, renderManifest(adapted.objects), { mode: 0o600 });
     notes.push(
       `podman ${info.version.raw}: playing ${playedFile}, a copy of ${manifestFile} adapted to this podman ` +
         `(Secrets mounted from ${secretDir}, subPath mounts as hostPath)`,
@@ -378,24 +395,14 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
   return { playedFile, notes };
 }
 
-function claimNames(doc: unknown): string[] {
-  const d = doc as { kind?: string; metadata?: { name?: string }; spec?: { volumes?: Array<{ persistentVolumeClaim?: { claimName?: string } }> } };
-  if (d?.kind === "PersistentVolumeClaim" && d.metadata?.name !== undefined) return [d.metadata.name];
-  if (d?.kind !== "Pod") return [];
-  return (d.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim?.claimName === undefined ? [] : [v.persistentVolumeClaim.claimName]));
-}
-
 async function removeSecrets(names: readonly string[]): Promise<string[]> {
-  const existing = new Set(await secretLs());
-  const removed: string[] = [];
-  for (const n of names) {
-    if (existing.has(n)) {
-      await podman(["secret", "rm", n]);
-      removed.push(n);
-    }
-    // kube play backs each Secret with a volume of the same name; a stale one would keep old keys.
-    if (await volumeExists(n)) await volumeRm(n, true);
-  }
+  if (names.length === 0) return [];
+  const [secrets, volumes] = await Promise.all([secretLs(), volumeLs()]);
+  const removed = names.filter((n) => secrets.includes(n));
+  if (removed.length > 0) await podman(["secret", "rm", ...removed]);
+  // kube play backs each Secret with a volume of the same name; a stale one would keep old keys.
+  const stale = names.filter((n) => volumes.includes(n));
+  if (stale.length > 0) await podman(["volume", "rm", "--force", ...stale]);
   return removed;
 }
 
@@ -414,6 +421,8 @@ export interface DownResult {
   readonly removedVolumes: string[];
   readonly removedSecrets: string[];
   readonly keptVolumes: string[];
+  /** How long podman itself took to remove the pod (its containers are stopped first), in ms. */
+  readonly podRemoveMs: number;
 }
 
 /**
@@ -422,24 +431,17 @@ export interface DownResult {
  * with force (on podman >= 4.5 kube down would drop Secrets anyway; here behaviour is the same everywhere).
  */
 export async function kubeDown(opts: DownOptions): Promise<DownResult> {
-  const podRemoved = await podRm(opts.podName);
+  const podRemoved = await podExists(opts.podName);
+  const started = Date.now();
+  if (podRemoved) await podman(["pod", "rm", "--force", opts.podName]);
+  const podRemoveMs = Date.now() - started;
   const removedSecrets = opts.force ? await removeSecrets(opts.secrets) : [];
-  const removedVolumes: string[] = [];
-  const keptVolumes: string[] = [];
-  for (const v of opts.volumes) {
-    if (!(await volumeExists(v))) continue;
-    if (opts.force) {
-      await volumeRm(v, true);
-      removedVolumes.push(v);
-    } else {
-      keptVolumes.push(v);
-    }
-  }
+  // Listed after the Secrets went: their same-named volumes are gone with them.
+  const existing = new Set(await volumeLs());
+  const present = opts.volumes.filter((v) => existing.has(v));
+  const removedVolumes = opts.force ? present : [];
+  if (removedVolumes.length > 0) await podman(["volume", "rm", "--force", ...removedVolumes]);
   if (opts.workDir !== undefined) await rm(join(opts.workDir, "secrets"), { recursive: true, force: true });
-  return { podRemoved, removedVolumes, removedSecrets, keptVolumes };
+  return { podRemoved, removedVolumes, removedSecrets, keptVolumes: opts.force ? [] : present, podRemoveMs };
 }
 
-/** Runs a throwaway container; used by doctor and tests. */
-export async function runContainer(image: string, command: readonly string[], extra: readonly string[] = []) {
-  return podman(["run", "--rm", ...extra, image, ...command], { timeoutMs: 120_000 });
-}
