@@ -3,7 +3,7 @@
  * from the deploy config can never be interpreted as shell syntax. Built on node:child_process
  * alone: a process library cost more start-up time than all of brics-env's own modules.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
@@ -51,7 +51,7 @@ export class CommandError extends Error {
   }
 }
 
-export function tailLines(text: string, n: number): string {
+function tailLines(text: string, n: number): string {
   const lines = text.replace(/\s+$/, "").split("\n");
   return lines.slice(-n).join("\n");
 }
@@ -90,7 +90,9 @@ function collect(stream: Readable, onLine: ((line: string) => void) | undefined)
 }
 
 /** Runs a command and returns its output whatever the exit code; rejects only if it cannot start or is killed. */
-export function runAllowFailure(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function runAllowFailure(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  // Loaded on first use: `check` and `manifest` usually start no process at all.
+  const { spawn } = await import("node:child_process");
   const command = [file, ...args];
   const stdinMode = opts.stdin !== undefined || opts.input !== undefined ? "pipe" : "ignore";
   return new Promise<RunResult>((resolve, reject) => {
