@@ -18,7 +18,7 @@ await build({
   format: "esm",
   platform: "node",
   target: "node20",
-  // The dependencies that are CommonJS (commander) call require() for Node's own modules.
+  // yaml's build for Node is CommonJS, and calls require() for Node's own modules.
   banner: { js: 'import { createRequire as __bricsCreateRequire } from "node:module"; const require = __bricsCreateRequire(import.meta.url);' },
   sourcemap: "linked",
   logLevel: "warning",
