@@ -78,7 +78,13 @@ async function baseImageIds(builds: readonly ImageBuild[], out: Output): Promise
  * Builds what changed, concurrently: a build whose key (buildKey.ts: Containerfile, context as
  * staged, build args, target, base image) is already on the image is skipped.
  */
-async function buildChanged(root: string, builds: readonly ImageBuild[], baseIds: ReadonlyArray<string | undefined>, out: Output): Promise<void> {
+async function buildChanged(
+  root: string,
+  builds: readonly ImageBuild[],
+  baseIds: ReadonlyArray<string | undefined>,
+  labels: ReadonlyArray<string | undefined>,
+  out: Output,
+): Promise<void> {
   const plans = await Promise.all(
     builds.map(async (build, i) => {
       const spec = {
@@ -89,11 +95,8 @@ async function buildChanged(root: string, builds: readonly ImageBuild[], baseIds
         buildArgs: build.buildArgs,
       };
       const baseImageId = baseIds[i];
-      const [key, current] = await Promise.all([
-        buildKey({ ...spec, ...(baseImageId !== undefined ? { baseImageId } : {}) }),
-        imageLabel(build.tag, BUILD_KEY_LABEL),
-      ]);
-      return { build, spec, key, current };
+      const key = await buildKey({ ...spec, ...(baseImageId !== undefined ? { baseImageId } : {}) });
+      return { build, spec, key, current: labels[i] };
     }),
   );
   const results = await Promise.allSettled(
@@ -121,9 +124,12 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
   const toBuild = opts.build === false ? [] : builds;
   // Images first: on a machine without registry access this is what fails, and it should fail
   // before anything else is done, with what to do about it.
+  // What podman holds is asked all at once: each podman call costs a process start.
   const zenith = env.ingress === "zenith" && opts.build !== false ? zenithClientImage(variables()) : undefined;
-  const [baseIds, zenithHow] = await Promise.all([
+  const [baseIds, labels, present, zenithHow] = await Promise.all([
     baseImageIds(toBuild, out),
+    Promise.all(toBuild.map((b) => imageLabel(b.tag, BUILD_KEY_LABEL))),
+    Promise.all(volumes.map((v) => volumeExists(v.name))),
     zenith === undefined ? undefined : ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE),
   ]);
   if (zenith !== undefined) out.say(zenithHow === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
@@ -141,11 +147,10 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
     await preparePythonPackages(contextDir, out);
   }
 
-  await buildChanged(root, toBuild, baseIds, out);
+  await buildChanged(root, toBuild, baseIds, labels, out);
 
-  const exists = await Promise.all(volumes.map((v) => volumeExists(v.name)));
   for (const [i, v] of volumes.entries()) {
-    if (exists[i]) {
+    if (present[i]) {
       out.say(`kept existing volume ${v.name} (remove it with 'brics-env down ${env.name} --force' to start from the initial contents)`);
       continue;
     }

@@ -357,12 +357,16 @@ async function readManifestObjects(file: string): Promise<ManifestObject[]> {
 export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
   const [info, objects] = await Promise.all([podmanInfo(), opts.objects ?? readManifestObjects(manifestFile)]);
   const notes: string[] = [];
-  await removeSecrets(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name));
+  const claims = objects.flatMap((o) => (o.kind === "Pod" ? o.spec.volumes.flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])) : []));
+  const adapt = needsAdaptation(info.quirks);
+  // Side by side: each podman call costs a process start.
+  const [, mountpoints] = await Promise.all([
+    removeSecrets(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name)),
+    adapt ? Promise.all(claims.map(async (c) => [c, await volumeMountpoint(c)] as const)).then((pairs) => new Map(pairs)) : undefined,
+  ]);
 
   let playedFile = manifestFile;
-  if (needsAdaptation(info.quirks)) {
-    const claims = objects.flatMap((o) => (o.kind === "Pod" ? o.spec.volumes.flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])) : []));
-    const mountpoints = new Map(await Promise.all(claims.map(async (c) => [c, await volumeMountpoint(c)] as const)));
+  if (adapt && mountpoints !== undefined) {
     const secretDir = join(opts.workDir, "secrets");
     await rm(secretDir, { recursive: true, force: true });
     const adapted = adaptManifest(objects, {
