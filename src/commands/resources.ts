@@ -12,7 +12,7 @@ import type { ImageName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
 import { cloneUnlessPresent } from "../effects/git.js";
 import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
-import { buildImage, ensureImage, imageId, imageLabel, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageExists, imageId, imageLabel, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
@@ -59,14 +59,41 @@ async function preparePythonPackages(contextDir: string, out: Output): Promise<v
   out.say(`copied python packages from ${source} into ${displayPath(dest)}`);
 }
 
-/** Makes sure each build's base image is there (pulling what is missing) and returns their ids. */
-async function baseImageIds(builds: readonly ImageBuild[], out: Output): Promise<Array<string | undefined>> {
+/**
+ * What `resources` decides on, as podman holds it: base image ids, the build keys on the images,
+ * which volumes and which Zenith client image exist. Only reads, all at once (each podman call
+ * costs a process start), so `up` can start it while it does other things.
+ */
+export interface ResourcesLookup {
+  readonly baseIds: ReadonlyArray<string | undefined>;
+  readonly labels: ReadonlyArray<string | undefined>;
+  readonly volumesPresent: readonly boolean[];
+  readonly zenithPresent: boolean | undefined;
+}
+
+export async function lookupResources(env: Environment, opts: ResourcesOptions = {}): Promise<ResourcesLookup> {
+  const toBuild = opts.build === false ? [] : await planImageBuilds(env);
+  const zenith = zenithImageOf(env, opts);
+  const [baseIds, labels, volumesPresent, zenithPresent] = await Promise.all([
+    Promise.all(toBuild.map((b) => (b.buildArgs["BASE_IMAGE"] ? imageId(b.buildArgs["BASE_IMAGE"]) : undefined))),
+    Promise.all(toBuild.map((b) => imageLabel(b.tag, BUILD_KEY_LABEL))),
+    Promise.all(volumesOf(env, variables()).map((v) => volumeExists(v.name))),
+    zenith === undefined ? undefined : imageExists(zenith),
+  ]);
+  return { baseIds, labels, volumesPresent, zenithPresent };
+}
+
+function zenithImageOf(env: Environment, opts: ResourcesOptions): string | undefined {
+  return env.ingress === "zenith" && opts.build !== false ? zenithClientImage(variables()) : undefined;
+}
+
+/** Pulls the base images that are missing (one at a time: offline, the first failure is the answer); returns all ids. */
+async function ensureBases(builds: readonly ImageBuild[], known: ReadonlyArray<string | undefined>, out: Output): Promise<Array<string | undefined>> {
   const bases = builds.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
-  const ids = await Promise.all(bases.map((base) => (base === undefined ? undefined : imageId(base))));
+  const ids = [...known];
   for (const [i, build] of builds.entries()) {
     const base = bases[i];
     if (base === undefined || ids[i] !== undefined) continue;
-    // One at a time: on a machine without registry access the first failure is the answer.
     const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
     if (how === "pulled") out.say(`pulled base image ${base}`);
     ids[i] = await imageId(base);
@@ -116,7 +143,15 @@ async function buildChanged(
   if (failed !== undefined) throw failed.reason;
 }
 
-export async function resourcesCommand(env: Environment, opts: ResourcesOptions = {}, out: Output = consoleOutput): Promise<void> {
+/** `lookup`: lookupResources(env, opts) when the caller started it already. */
+export async function resourcesCommand(
+  env: Environment,
+  opts: ResourcesOptions = {},
+  out: Output = consoleOutput,
+  lookup: Promise<ResourcesLookup> = lookupResources(env, opts),
+): Promise<void> {
+  // Awaited below; until then a failure of it must not count as unhandled.
+  lookup.catch(() => undefined);
   const root = repoRoot();
   const builds = await planImageBuilds(env);
   const volumes = volumesOf(env, variables());
@@ -124,15 +159,13 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
   const toBuild = opts.build === false ? [] : builds;
   // Images first: on a machine without registry access this is what fails, and it should fail
   // before anything else is done, with what to do about it.
-  // What podman holds is asked all at once: each podman call costs a process start.
-  const zenith = env.ingress === "zenith" && opts.build !== false ? zenithClientImage(variables()) : undefined;
-  const [baseIds, labels, present, zenithHow] = await Promise.all([
-    baseImageIds(toBuild, out),
-    Promise.all(toBuild.map((b) => imageLabel(b.tag, BUILD_KEY_LABEL))),
-    Promise.all(volumes.map((v) => volumeExists(v.name))),
-    zenith === undefined ? undefined : ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE),
-  ]);
-  if (zenith !== undefined) out.say(zenithHow === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
+  const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent } = await lookup;
+  const baseIds = await ensureBases(toBuild, knownBaseIds, out);
+  const zenith = zenithImageOf(env, opts);
+  if (zenith !== undefined) {
+    const how = zenithPresent === true ? "present" : await ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE);
+    out.say(how === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
+  }
 
   for (const build of toBuild) {
     const contextDir = join(root, build.contextDir);

@@ -20,7 +20,7 @@ import { consoleOutput, displayPath, ReportedFailure, type Output } from "./comm
 import { playWorkDir } from "./down.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
-import { resourcesCommand } from "./resources.js";
+import { lookupResources, resourcesCommand } from "./resources.js";
 
 export interface UpOptions {
   readonly timeoutSeconds: number;
@@ -51,8 +51,12 @@ function joinBase(baseUrl: string | undefined, path: string): string {
 
 export async function upCommand(env: Environment, dir: string, opts: UpOptions, out: Output = consoleOutput): Promise<void> {
   const pod = podName(env.name);
-  // podman's version decides how the manifest is played; ask while the files are checked.
+  // What podman holds is asked up front, side by side (each call costs a process start): its
+  // version (it decides how the manifest is played) and what resources decides on. Discarded
+  // when the pod turns out to be running.
   podmanInfo().catch(() => undefined);
+  const resources = lookupResources(env, { build: opts.build !== false });
+  resources.catch(() => undefined);
   const existing = await podInspect(pod);
   if (existing !== undefined && existing.state === "Running") {
     out.say(`pod ${pod} is already running; nothing changed`);
@@ -64,7 +68,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await initCommand(env, dir, out);
   }
   const checked = await checkDeployDir(env, dir, out);
-  await resourcesCommand(env, { build: opts.build !== false }, out);
+  await resourcesCommand(env, { build: opts.build !== false }, out, resources);
   if (opts.build === false) {
     const refs = imagesOf(env).map((image) => imageRef(image, env.stage));
     const present = await Promise.all(refs.map((ref) => imageExists(ref)));
