@@ -1,7 +1,8 @@
 /** The podman version table and the manifest rewrite for old podman: pure, no podman needed. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ManifestObject, Pod, Secret } from "../../src/plan/manifest.js";
+import { ENVIRONMENTS } from "../../src/plan/environments.js";
+import { buildManifest, type ManifestObject, type Pod, type Secret } from "../../src/plan/manifest.js";
 import { adaptManifest, describeQuirks, needsAdaptation, parseVersion, quirksFor } from "../../src/plan/podmanQuirks.js";
 
 describe("podman versions", () => {
@@ -118,4 +119,49 @@ describe("adaptManifest for podman < 4.4", () => {
     assert.deepEqual(r.objects, objects);
     assert.deepEqual(r.files, []);
   });
+});
+
+describe("every environment's manifest, adapted for podman 4.3", () => {
+  const quirks = quirksFor(parseVersion("4.3.1"));
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const pair = (name: string) => ({ private: `-----BEGIN OPENSSH PRIVATE KEY-----\n${name}\n-----END OPENSSH PRIVATE KEY-----\n`, public: `ssh-ed25519 ${b64(name)} ${name}` });
+  for (const env of ENVIRONMENTS) {
+    test(env.name, () => {
+      const objects = buildManifest(env, {
+        keys: {
+          clientKey: pair("client"),
+          ...(env.slurm === "pod" ? { hostKey: pair("host") } : { knownHosts: "slurm.example.org ssh-ed25519 AAAA\n" }),
+          ...(env.ingress === "zenith" ? { zenithKey: pair("zenith"), zenithConfig: "serverAddress: z.example.org\n" } : {}),
+        },
+        hubConnectUrl: env.slurm === "pod" ? "http://127.0.0.1:8081" : "http://10.0.0.5:8081",
+      });
+      const secrets = objects.filter((o): o is Secret => o.kind === "Secret");
+      const adapted = adaptManifest(objects, { quirks, secretDir: "/d/s", volumeMountpoint: (n) => `/v/${n}`, pathExists: () => true });
+      assert.deepEqual(adapted.objects.map((o) => o.kind), ["Pod"]);
+      assert.deepEqual(adapted.replacedSecrets, secrets.map((s) => s.metadata.name));
+      const pod = adapted.objects[0] as Pod;
+      const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v]));
+      assert.equal(volumes.size, pod.spec.volumes.length, "volume names are unique");
+      for (const c of pod.spec.containers) {
+        for (const m of c.volumeMounts) {
+          assert.equal(m.subPath, undefined, `${c.name} ${m.mountPath} keeps no subPath`);
+          const v = volumes.get(m.name);
+          assert.ok(v?.hostPath !== undefined, `${c.name} ${m.mountPath} is a hostPath mount`);
+          assert.equal(v.secret, undefined);
+        }
+      }
+      // Every key of every Secret mounted by the pod lands in a file, decoded.
+      for (const s of secrets) {
+        for (const [key, value] of Object.entries(s.data)) {
+          const file = adapted.files.find((f) => f.path.startsWith(`/d/s/${s.metadata.name}--`) && f.path.endsWith(`/${key}`));
+          assert.equal(file?.content.toString("utf8"), Buffer.from(value, "base64").toString("utf8"), `${s.metadata.name} ${key}`);
+        }
+      }
+      // Volume sub-paths point into the named volume.
+      const hub = pod.spec.containers.find((c) => c.name === "jupyterhub")!;
+      const etc = hub.volumeMounts.find((m) => m.mountPath === "/etc/jupyterhub")!;
+      assert.equal(volumes.get(etc.name)?.hostPath?.path, `/v/jupyterhub_root_${env.name}/etc/jupyterhub`);
+      assert.equal(etc.readOnly, true);
+    });
+  }
 });
