@@ -14,7 +14,7 @@ import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from ".
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
-import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podmanInfo, podRm } from "../effects/podman.js";
+import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podmanInfo, podRm, type ContainerHealth } from "../effects/podman.js";
 import { checkDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
@@ -107,10 +107,14 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   // time once the hub answers. It shares the deadline, with at least 10 s left after the hub.
   let slurmDeadline = Date.now() + timeoutMs;
   const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), () => slurmDeadline, out) : Promise.resolve(true);
+  // Containers are looked at once Slurm is ready (by then a container in a restart loop shows),
+  // still while the hub starts; without in-pod Slurm, once the hub answers.
+  const health = env.slurm === "pod" ? slurmReady.then(() => containerHealth(containers)) : undefined;
+  health?.catch(() => undefined);
 
   if (address === undefined) {
     await requireSlurmReady(env, slurmReady, out);
-    await reportUnhealthyContainers(containers, out);
+    await reportUnhealthyContainers(await (health ?? containerHealth(containers)), out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
     return;
@@ -137,7 +141,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   out.say(`hub healthy after ${(result.waitedMs / 1000).toFixed(1)} s`);
   slurmDeadline = Math.max(slurmDeadline, Date.now() + 10_000);
   await requireSlurmReady(env, slurmReady, out);
-  await reportUnhealthyContainers(containers, out);
+  await reportUnhealthyContainers(await (health ?? containerHealth(containers)), out);
   out.say(`log in at http://${address.host}:${address.port}${joinBase(config.baseUrl, "hub/login")}`);
   if (env.auth === "dummy") {
     const firstUser = (config.devUsers ?? "").trim().split(/\s+/)[0] ?? "";
@@ -153,8 +157,8 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
  * A healthy hub does not mean a healthy pod: a Slurm container in a restart loop only shows when
  * a user spawns. Name any container that is not running or has restarted since the play.
  */
-async function reportUnhealthyContainers(containers: readonly string[], out: Output): Promise<void> {
-  for (const c of await containerHealth(containers)) {
+async function reportUnhealthyContainers(states: readonly ContainerHealth[], out: Output): Promise<void> {
+  for (const c of states) {
     if (c.status === "running" && c.restarts === 0) continue;
     out.warn(`container ${c.name} is ${c.status}${c.restarts > 0 ? ` and has restarted ${c.restarts} time${c.restarts === 1 ? "" : "s"}` : ""}; its last log lines:`);
     const logs = await containerLogs(c.name, 15).catch((e: Error) => e.message);
