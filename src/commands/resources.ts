@@ -12,7 +12,7 @@ import type { ImageName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
 import { cloneUnlessPresent } from "../effects/git.js";
 import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
-import { buildImage, ensureImage, imageExists, imageId, imageLabel, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageId, imagesFacts, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
@@ -69,18 +69,23 @@ export interface ResourcesLookup {
   readonly labels: ReadonlyArray<string | undefined>;
   readonly volumesPresent: readonly boolean[];
   readonly zenithPresent: boolean | undefined;
+  /** Every volume podman has, with its mount point (kube play needs them on old podman). */
+  readonly volumes: ReadonlyMap<string, string>;
 }
 
 export async function lookupResources(env: Environment, opts: ResourcesOptions = {}): Promise<ResourcesLookup> {
   const toBuild = opts.build === false ? [] : await planImageBuilds(env);
   const zenith = zenithImageOf(env, opts);
-  const [baseIds, labels, volumesPresent, zenithPresent] = await Promise.all([
-    Promise.all(toBuild.map((b) => (b.buildArgs["BASE_IMAGE"] ? imageId(b.buildArgs["BASE_IMAGE"]) : undefined))),
-    Promise.all(toBuild.map((b) => imageLabel(b.tag, BUILD_KEY_LABEL))),
-    Promise.all(volumesOf(env, variables()).map((v) => volumeExists(v.name))),
-    zenith === undefined ? undefined : imageExists(zenith),
-  ]);
-  return { baseIds, labels, volumesPresent, zenithPresent };
+  const bases = toBuild.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
+  const refs = [...bases, ...toBuild.map((b) => b.tag), zenith].filter((r): r is string => r !== undefined);
+  const [images, volumes] = await Promise.all([imagesFacts(refs, BUILD_KEY_LABEL), volumeMountpoints()]);
+  return {
+    baseIds: bases.map((b) => (b === undefined ? undefined : images.get(b)?.id)),
+    labels: toBuild.map((b) => images.get(b.tag)?.label),
+    volumesPresent: volumesOf(env, variables()).map((v) => volumes.has(v.name)),
+    zenithPresent: zenith === undefined ? undefined : images.has(zenith),
+    volumes,
+  };
 }
 
 function zenithImageOf(env: Environment, opts: ResourcesOptions): string | undefined {

@@ -14,7 +14,18 @@ import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from ".
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
-import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podmanInfo, podRm, type ContainerHealth } from "../effects/podman.js";
+import {
+  containerHealth,
+  containerLogs,
+  execInContainer,
+  imageExists,
+  kubePlay,
+  podInspect,
+  podmanVersionInfo,
+  podRm,
+  secretLs,
+  type ContainerHealth,
+} from "../effects/podman.js";
 import { checkDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
@@ -31,6 +42,8 @@ export interface UpOptions {
 
 /** Between probes of the Slurm container (a `podman exec` each, so not as often as health polls). */
 const SLURM_PROBE_MS = 500;
+/** Once the hub answers, only Slurm is waited for. */
+const SLURM_PROBE_HURRIED_MS = 100;
 
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
 function proxyAddress(env: Environment, config: ConfigValues, publish: readonly string[] | undefined) {
@@ -54,9 +67,10 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   // What podman holds is asked up front, side by side (each call costs a process start): its
   // version (it decides how the manifest is played) and what resources decides on. Discarded
   // when the pod turns out to be running.
-  podmanInfo().catch(() => undefined);
+  podmanVersionInfo().catch(() => undefined);
   const resources = lookupResources(env, { build: opts.build !== false });
-  resources.catch(() => undefined);
+  const secrets = secretLs();
+  for (const p of [resources, secrets]) p.catch(() => undefined);
   const existing = await podInspect(pod);
   if (existing !== undefined && existing.state === "Running") {
     out.say(`pod ${pod} is already running; nothing changed`);
@@ -84,8 +98,12 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await podRm(pod);
   }
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
+  // The volumes as looked up at the start still hold unless resources had to create one.
+  const looked = await resources;
+  const known = looked.volumesPresent.every((p) => p) ? { volumes: looked.volumes, secrets: await secrets } : undefined;
   const played = await kubePlay(manifest.file, {
     objects: manifest.objects,
+    ...(known !== undefined ? { known } : {}),
     workDir: playWorkDir(dir),
     configmaps: [configMap],
     onLine: (l) => out.progress(`  ${l}`),
@@ -96,6 +114,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     }
     throw err;
   });
+  const playedAt = Date.now();
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
 
@@ -105,16 +124,22 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
   // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no
   // time once the hub answers. It shares the deadline, with at least 10 s left after the hub.
-  let slurmDeadline = Date.now() + timeoutMs;
-  const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), () => slurmDeadline, out) : Promise.resolve(true);
-  // Containers are looked at once Slurm is ready (by then a container in a restart loop shows),
-  // still while the hub starts; without in-pod Slurm, once the hub answers.
-  const health = env.slurm === "pod" ? slurmReady.then(() => containerHealth(containers)) : undefined;
-  health?.catch(() => undefined);
+  const slurmWait = new SlurmWait(Date.now() + timeoutMs);
+  const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), slurmWait, out) : Promise.resolve(true);
+  // Containers are looked at once Slurm is ready or the hub answers, whichever comes first (by
+  // then a container in a restart loop shows), so mostly while the other is still starting.
+  let health: Promise<ContainerHealth[]> | undefined;
+  const lookAtContainers = () => {
+    health ??= containerHealth(containers);
+    health.catch(() => undefined);
+  };
+  if (env.slurm === "pod") void slurmReady.then(lookAtContainers);
 
   if (address === undefined) {
     await requireSlurmReady(env, slurmReady, out);
-    await reportUnhealthyContainers(await (health ?? containerHealth(containers)), out);
+    // Nothing here says the hub is up (its traffic comes through the tunnel): watch the containers
+    // for a few seconds after the play instead, stopping at the first sign of trouble.
+    await reportUnhealthyContainers(await watchContainers(containers, playedAt + ZENITH_WATCH_MS), out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
     return;
@@ -127,7 +152,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     abortCheck: async () => ((await podInspect(pod)) === undefined ? `pod ${pod} disappeared` : undefined),
   });
   if (!result.ok) {
-    slurmDeadline = 0;
+    slurmWait.stop();
     out.say(`the hub did not answer ${url} within ${opts.timeoutSeconds} s (${result.aborted ?? `last: ${result.last}`})`);
     const state = await podInspect(pod);
     for (const c of containers) {
@@ -139,9 +164,10 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     throw new ReportedFailure("the hub did not become healthy");
   }
   out.say(`hub healthy after ${(result.waitedMs / 1000).toFixed(1)} s`);
-  slurmDeadline = Math.max(slurmDeadline, Date.now() + 10_000);
+  lookAtContainers();
+  slurmWait.hurry(Date.now() + 10_000);
   await requireSlurmReady(env, slurmReady, out);
-  await reportUnhealthyContainers(await (health ?? containerHealth(containers)), out);
+  await reportUnhealthyContainers(await health!, out);
   out.say(`log in at http://${address.host}:${address.port}${joinBase(config.baseUrl, "hub/login")}`);
   if (env.auth === "dummy") {
     const firstUser = (config.devUsers ?? "").trim().split(/\s+/)[0] ?? "";
@@ -166,23 +192,66 @@ async function reportUnhealthyContainers(states: readonly ContainerHealth[], out
   }
 }
 
+/** How long after the play a Zenith environment's containers are watched (nothing else says they are well). */
+const ZENITH_WATCH_MS = 3000;
+
+/** The containers' states, looked at every half second until `until` or until one is in trouble. */
+async function watchContainers(containers: readonly string[], until: number): Promise<ContainerHealth[]> {
+  for (;;) {
+    const states = await containerHealth(containers);
+    const trouble = states.length < containers.length || states.some((c) => c.status !== "running" || c.restarts > 0);
+    if (trouble || Date.now() >= until) return states;
+    await sleep(Math.min(500, Math.max(0, until - Date.now())));
+  }
+}
+
+/**
+ * The Slurm wait's deadline and pace, which the hub's wait steers: probe at leisure while the hub
+ * starts; once it answers, probe at once and keep at it (at least 10 s left); stop if it failed.
+ */
+class SlurmWait {
+  private wake: (() => void) | undefined;
+  private hurried = false;
+  constructor(public deadline: number) {}
+
+  hurry(atLeastUntil: number): void {
+    this.deadline = Math.max(this.deadline, atLeastUntil);
+    this.hurried = true;
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.deadline = 0;
+    this.wake?.();
+  }
+
+  pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.hurried ? SLURM_PROBE_HURRIED_MS : SLURM_PROBE_MS);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
 /**
  * A spawn goes hub -> ssh -> sudo -> sbatch, so the Slurm container is ready when its sshd accepts
  * connections and slurmctld answers; both are checked inside the container, where port 22 is.
- * `deadline` is read on every round, so the caller can extend or end the wait.
  */
-async function waitForSlurm(container: string, deadline: () => number, out: Output): Promise<boolean> {
+async function waitForSlurm(container: string, wait: SlurmWait, out: Output): Promise<boolean> {
   const probe = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22 && scontrol ping | grep -q 'is UP'"];
   const start = Date.now();
   let lastReport = start;
-  while (Date.now() < deadline()) {
+  while (Date.now() < wait.deadline) {
     const r = await execInContainer(container, probe, 15_000).catch(() => undefined);
     if (r?.exitCode === 0) return true;
     if (Date.now() - lastReport >= 5000) {
       out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
       lastReport = Date.now();
     }
-    await sleep(SLURM_PROBE_MS);
+    await wait.pause();
   }
   return false;
 }

@@ -53,57 +53,100 @@ async function exitsZero(args: readonly string[]): Promise<boolean> {
 
 // --- version, host ----------------------------------------------------------------------------
 
-export interface PodmanInfo {
+/** What decides how brics-env plays a manifest: podman's version and whether it is a remote client. */
+export interface PodmanVersionInfo {
   readonly version: PodmanVersion;
   readonly quirks: Quirks;
   /** The client talks to a podman service elsewhere (macOS/Windows podman machine). */
   readonly remote: boolean;
+}
+
+export interface PodmanInfo extends PodmanVersionInfo {
   readonly ociRuntime: string | undefined;
   readonly rootless: boolean;
 }
 
-let cachedInfo: Promise<PodmanInfo> | undefined;
+/** A promise asked for once per process; a failure is not kept, so the next caller sees it itself. */
+function once<T>(ask: () => Promise<T>): () => Promise<T> {
+  let cached: Promise<T> | undefined;
+  return () => {
+    if (cached === undefined) {
+      const asked = ask();
+      cached = asked;
+      asked.catch(() => {
+        if (cached === asked) cached = undefined;
+      });
+    }
+    return cached;
+  };
+}
 
-async function podmanVersion(): Promise<PodmanVersion> {
+/**
+ * From `podman version` alone (tens of milliseconds; `podman info` takes a quarter of a second):
+ * a remote client reports the server's version beside its own, a local one its own only.
+ */
+export const podmanVersionInfo = once(async (): Promise<PodmanVersionInfo> => {
   const { stdout } = await podman(["version", "--format", "json"]);
   const parsed = JSON.parse(stdout) as { Client?: { Version?: string }; Server?: { Version?: string } };
   // The server's version decides what kube play does; the client's only matters when there is no server.
   const raw = parsed.Server?.Version ?? parsed.Client?.Version;
   if (raw === undefined) throw new Error(`podman version printed no version: ${stdout.slice(0, 200)}`);
-  return parseVersion(raw);
-}
+  const version = parseVersion(raw);
+  return { version, quirks: quirksFor(version), remote: parsed.Server !== undefined };
+});
 
-async function askInfo(): Promise<PodmanInfo> {
-  const [version, { stdout }] = await Promise.all([podmanVersion(), podman(["info", "--format", "json"])]);
+/** Everything doctor shows; also how a remote client reaches its machine's storage. */
+export const podmanInfo = once(async (): Promise<PodmanInfo> => {
+  const [versionInfo, { stdout }] = await Promise.all([podmanVersionInfo(), podman(["info", "--format", "json"])]);
   const info = JSON.parse(stdout) as {
     host?: { serviceIsRemote?: boolean; ociRuntime?: { name?: string }; security?: { rootless?: boolean } };
   };
   return {
-    version,
-    quirks: quirksFor(version),
+    ...versionInfo,
     remote: info.host?.serviceIsRemote === true,
     ociRuntime: info.host?.ociRuntime?.name,
     rootless: info.host?.security?.rootless === true,
   };
-}
-
-/** Asked once per process (a caller may start it early, to overlap with other work). */
-export function podmanInfo(): Promise<PodmanInfo> {
-  if (cachedInfo === undefined) {
-    const asked = askInfo();
-    cachedInfo = asked;
-    // A failure is not kept: the next caller asks again and sees the error itself.
-    asked.catch(() => {
-      if (cachedInfo === asked) cachedInfo = undefined;
-    });
-  }
-  return cachedInfo;
-}
+});
 
 // --- images -----------------------------------------------------------------------------------
 
 export async function imageExists(ref: string): Promise<boolean> {
   return exitsZero(["image", "exists", ref]);
+}
+
+export interface ImageFacts {
+  readonly id: string;
+  /** The value of the label asked for, when the image has it. */
+  readonly label: string | undefined;
+}
+
+/**
+ * Id and one label of each image, in one podman call when all are there (podman stops printing
+ * at a missing one, so then each is asked on its own); missing images are left out.
+ */
+export async function imagesFacts(refs: readonly string[], label: string): Promise<Map<string, ImageFacts>> {
+  const facts = new Map<string, ImageFacts>();
+  const unique = [...new Set(refs)];
+  if (unique.length === 0) return facts;
+  const format = `{{.Id}}\t{{index .Labels "${label}"}}`;
+  const parse = (line: string): ImageFacts => {
+    const [id = "", value = ""] = line.split("\t");
+    return { id: id.trim(), label: value.trim() === "" || value.trim() === "<no value>" ? undefined : value.trim() };
+  };
+  const all = await podmanAllowFailure(["image", "inspect", "--format", format, ...unique]);
+  const lines = all.stdout.split("\n").filter((l) => l.trim() !== "");
+  if (all.exitCode === 0 && lines.length === unique.length) {
+    unique.forEach((ref, i) => facts.set(ref, parse(lines[i]!)));
+    return facts;
+  }
+  await Promise.all(
+    unique.map(async (ref) => {
+      const one = await podmanAllowFailure(["image", "inspect", "--format", format, ref]);
+      if (one.exitCode === 0) facts.set(ref, parse(one.stdout.trim()));
+    }),
+  );
+  return facts;
 }
 
 /** The image's id, or undefined when there is no such image. */
@@ -180,9 +223,18 @@ export async function volumeCreate(name: string, labels: Readonly<Record<string,
   await podman([...args, name]);
 }
 
-export async function volumeMountpoint(name: string): Promise<string | undefined> {
-  const r = await podmanAllowFailure(["volume", "inspect", "--format", "{{.Mountpoint}}", name]);
-  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+/** Every volume podman has, with where it is on the podman host, in one call. */
+export async function volumeMountpoints(): Promise<Map<string, string>> {
+  const { stdout } = await podman(["volume", "ls", "--format", "{{.Name}}\t{{.Mountpoint}}"]);
+  return new Map(
+    stdout
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => {
+        const [name = "", mountpoint = ""] = l.split("\t");
+        return [name.trim(), mountpoint.trim()] as const;
+      }),
+  );
 }
 
 /**
@@ -190,8 +242,9 @@ export async function volumeMountpoint(name: string): Promise<string | undefined
  * the archive is piped into `podman volume import` run inside the podman machine VM.
  */
 export async function volumeImport(name: string, tar: Readable): Promise<void> {
-  const info = await podmanInfo();
-  if (info.remote && !info.quirks.remoteVolumeImport) {
+  const { remote, quirks } = await podmanVersionInfo();
+  if (remote && !quirks.remoteVolumeImport) {
+    const info = await podmanInfo();
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new Error(`volume name ${JSON.stringify(name)} cannot be passed through podman machine ssh`);
     // `podman machine ssh` logs in as the VM's user; a rootful machine keeps its volumes in root's storage.
     const cmd = `${info.rootless ? "" : "sudo "}podman volume import ${name} -`;
@@ -336,6 +389,11 @@ export interface PlayOptions {
   readonly onLine?: (line: string) => void;
   /** The objects the manifest file holds, when the caller has them (it is then not read again). */
   readonly objects?: readonly ManifestObject[];
+  /**
+   * What podman holds, when the caller asked already and nothing has changed since:
+   * volumeMountpoints() and secretLs(). Asked here otherwise.
+   */
+  readonly known?: { readonly volumes: ReadonlyMap<string, string>; readonly secrets: readonly string[] };
 }
 
 export interface PlayResult {
@@ -355,24 +413,26 @@ async function readManifestObjects(file: string): Promise<ManifestObject[]> {
  * directory and is recreated by the play, so nothing is lost.
  */
 export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
-  const [info, objects] = await Promise.all([podmanInfo(), opts.objects ?? readManifestObjects(manifestFile)]);
-  const notes: string[] = [];
-  const claims = objects.flatMap((o) => (o.kind === "Pod" ? o.spec.volumes.flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])) : []));
-  const adapt = needsAdaptation(info.quirks);
-  // Side by side: each podman call costs a process start.
-  const [, mountpoints] = await Promise.all([
-    removeSecrets(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name)),
-    adapt ? Promise.all(claims.map(async (c) => [c, await volumeMountpoint(c)] as const)).then((pairs) => new Map(pairs)) : undefined,
+  const [info, objects, volumes, secrets] = await Promise.all([
+    podmanVersionInfo(),
+    opts.objects ?? readManifestObjects(manifestFile),
+    opts.known?.volumes ?? volumeMountpoints(),
+    opts.known?.secrets ?? secretLs(),
   ]);
+  const notes: string[] = [];
+  await removeSecrets(
+    objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name),
+    { secrets, volumes: [...volumes.keys()] },
+  );
 
   let playedFile = manifestFile;
-  if (adapt && mountpoints !== undefined) {
+  if (needsAdaptation(info.quirks)) {
     const secretDir = join(opts.workDir, "secrets");
     await rm(secretDir, { recursive: true, force: true });
     const adapted = adaptManifest(objects, {
       quirks: info.quirks,
       secretDir,
-      volumeMountpoint: (n) => mountpoints.get(n),
+      volumeMountpoint: (n) => volumes.get(n),
       // Remotely the path cannot be checked; volumes made by `resources` hold every mounted path.
       pathExists: (p) => info.remote || existsSync(p),
     });
@@ -399,9 +459,10 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
   return { playedFile, notes };
 }
 
-async function removeSecrets(names: readonly string[]): Promise<string[]> {
+/** Removes the named Secrets and their same-named volumes; `existing`: what podman has, when known. */
+async function removeSecrets(names: readonly string[], existing?: { secrets: readonly string[]; volumes: readonly string[] }): Promise<string[]> {
   if (names.length === 0) return [];
-  const [secrets, volumes] = await Promise.all([secretLs(), volumeLs()]);
+  const [secrets, volumes] = existing !== undefined ? [existing.secrets, existing.volumes] : await Promise.all([secretLs(), volumeLs()]);
   const removed = names.filter((n) => secrets.includes(n));
   if (removed.length > 0) await podman(["secret", "rm", ...removed]);
   // kube play backs each Secret with a volume of the same name; a stale one would keep old keys.
