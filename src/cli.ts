@@ -199,7 +199,7 @@ Examples:
 Runs init when <deploy_dir> has no deploy-configmap.yaml (environments needing your own files
 then stop at check, listing them). Plays <deploy_dir>/combined.yaml with
 --configmap <deploy_dir>/deploy-configmap.yaml, then polls
-http://127.0.0.1:8000<baseUrl>hub/health (every 0.1 s) and, meanwhile (in-pod Slurm), the Slurm
+http://127.0.0.1:8000<baseUrl>hub/health (every 0.05 s) and, meanwhile (in-pod Slurm), the Slurm
 container until its sshd and slurmctld answer, and prints the login URL (and, for dummy
 authentication, the user and where the password is). On timeout prints the last log lines of
 each container and exits 1, leaving the pod for inspection. If the pod is already running,

@@ -35,9 +35,17 @@ export async function inspectDeployDir(env: Environment, dir: string): Promise<C
   return { dir, files: input.files, problems, config };
 }
 
-/** Prints the problems; throws ReportedFailure when any is an error. Warnings never fail. */
-export async function checkDeployDir(env: Environment, dir: string, out: Output = consoleOutput): Promise<CheckedDeployDir> {
-  const checked = await inspectDeployDir(env, dir);
+/**
+ * Prints the problems; throws ReportedFailure when any is an error. Warnings never fail.
+ * `inspected`: inspectDeployDir(env, dir) when the caller started it already.
+ */
+export async function checkDeployDir(
+  env: Environment,
+  dir: string,
+  out: Output = consoleOutput,
+  inspected: Promise<CheckedDeployDir> = inspectDeployDir(env, dir),
+): Promise<CheckedDeployDir> {
+  const checked = await inspected;
   const { problems } = checked;
   for (const p of problems) out.say(formatProblem(p));
   const errors = problems.filter((p) => p.severity === "error").length;

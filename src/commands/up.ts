@@ -26,7 +26,7 @@ import {
   secretLs,
   type ContainerHealth,
 } from "../effects/podman.js";
-import { checkDeployDir } from "./check.js";
+import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
 import { initCommand } from "./init.js";
@@ -71,17 +71,21 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const resources = lookupResources(env, { build: opts.build !== false });
   const secrets = secretLs();
   for (const p of [resources, secrets]) p.catch(() => undefined);
+  // The deploy directory is read meanwhile too, when there is one to read.
+  const configMapThere = existsSync(join(dir, DEPLOY_CONFIGMAP_FILE));
+  const inspected = configMapThere ? inspectDeployDir(env, dir) : undefined;
+  inspected?.catch(() => undefined);
   const existing = await podInspect(pod);
   if (existing !== undefined && existing.state === "Running") {
     out.say(`pod ${pod} is already running; nothing changed`);
     out.say(`  to apply changed configuration or images: brics-env down ${env.name} && brics-env up ${env.name}${dir === undefined ? "" : ` ${displayPath(dir)}`} (volumes are kept)`);
     return;
   }
-  if (!existsSync(join(dir, DEPLOY_CONFIGMAP_FILE))) {
+  if (!configMapThere) {
     out.say(`no ${DEPLOY_CONFIGMAP_FILE} in ${displayPath(dir)}: running init first`);
     await initCommand(env, dir, out);
   }
-  const checked = await checkDeployDir(env, dir, out);
+  const checked = await checkDeployDir(env, dir, out, inspected);
   await resourcesCommand(env, { build: opts.build !== false }, out, resources);
   if (opts.build === false) {
     const refs = imagesOf(env).map((image) => imageRef(image, env.stage));

@@ -6,8 +6,8 @@ export function healthUrl(baseUrl: string, port = 8000, host = "127.0.0.1"): str
   return `http://${host}:${port}${base}hub/health`;
 }
 
-/** Between polls: short, so `up` returns within a tenth of a second of the hub being ready (a refused connection costs next to nothing). */
-const HEALTH_POLL_MS = 100;
+/** Between polls: short, so `up` returns as soon as the hub is ready (a refused connection costs next to nothing). */
+const HEALTH_POLL_MS = 50;
 
 export interface WaitOptions {
   readonly timeoutMs: number;
