@@ -40,8 +40,8 @@ export interface UpOptions {
   readonly build?: boolean;
 }
 
-/** Between looks at the Slurm container (its log, then a `podman exec` probe), while the hub starts. */
-const SLURM_PROBE_MS = 250;
+/** Between probes of the Slurm container (a `podman exec` each, so not as often as health polls). */
+const SLURM_PROBE_MS = 500;
 /** Once the hub answers, only Slurm is waited for. */
 const SLURM_PROBE_HURRIED_MS = 100;
 
@@ -218,10 +218,6 @@ class SlurmWait {
   private hurried = false;
   constructor(public deadline: number) {}
 
-  isHurried(): boolean {
-    return this.hurried;
-  }
-
   hurry(atLeastUntil: number): void {
     this.deadline = Math.max(this.deadline, atLeastUntil);
     this.hurried = true;
@@ -253,10 +249,7 @@ async function waitForSlurm(container: string, wait: SlurmWait, out: Output): Pr
   const start = Date.now();
   let lastReport = start;
   while (Date.now() < wait.deadline) {
-    // The probe is a `podman exec` (about 0.2 s of processor, taken from the starting hub): while
-    // the hub starts, it waits for the container's own "ready" line, which costs a tenth of that.
-    const worthProbing = wait.isHurried() || /start-slurm: ready/.test(await containerLogs(container).catch(() => ""));
-    const r = worthProbing ? await execInContainer(container, probe, 15_000).catch(() => undefined) : undefined;
+    const r = await execInContainer(container, probe, 15_000).catch(() => undefined);
     if (r?.exitCode === 0) return true;
     if (Date.now() - lastReport >= 5000) {
       out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
