@@ -5,22 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Command, CommanderError, Option } from "commander";
+import { ArgumentError, parseCommandLine, type CommandSpec, type OptionValues, type ProgramSpec } from "./cliArgs.js";
 import { ENV_NAMES, UnknownEnvironmentError } from "./plan/environments.js";
-import { ManifestInputError, parsePublish } from "./plan/manifest.js";
 import { repoRoot } from "./paths.js";
-import { registerBootstrapBases } from "./commands/bootstrap.js";
-import { checkDeployDir } from "./commands/check.js";
 import { parsePositiveInt, ReportedFailure, resolveDeployDir, resolveEnv, UsageError } from "./commands/common.js";
-import { doctorCommand } from "./commands/doctor.js";
-import { downCommand } from "./commands/down.js";
-import { initCommand } from "./commands/init.js";
-import { listCommand } from "./commands/list.js";
-import { logsCommand } from "./commands/logs.js";
-import { manifestCommand } from "./commands/manifest.js";
-import { resourcesCommand } from "./commands/resources.js";
-import { statusCommand } from "./commands/status.js";
-import { upCommand } from "./commands/up.js";
+
+// Each command's module is imported only when that command runs: a process pays at start-up
+// only for what it uses (`list` never loads the YAML parser, `check` never loads podman's code).
 
 const ENVS = ENV_NAMES.join(", ");
 
@@ -55,13 +46,11 @@ function packageVersion(): string {
   }
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
 /** Rejects a malformed --publish before anything runs (a usage error, exit 2). */
-function checkPublish(entries: readonly string[] | undefined): void {
-  for (const e of entries ?? []) {
+async function checkPublish(entries: readonly string[] | undefined): Promise<void> {
+  if (entries === undefined || entries.length === 0) return;
+  const { ManifestInputError, parsePublish } = await import("./plan/manifest.js");
+  for (const e of entries) {
     try {
       parsePublish(e);
     } catch (err) {
@@ -71,49 +60,33 @@ function checkPublish(entries: readonly string[] | undefined): void {
   }
 }
 
-export function buildProgram(): Command {
-  const program = new Command();
-  program
-    .name("brics-env")
-    .description(
-      "Build and run the BriCS JupyterHub + Slurm environments as a podman pod (podman kube play).\n" +
-        `Environments: ${ENVS}.`,
-    )
-    .version(packageVersion())
-    .showHelpAfterError("(run with --help for usage)")
-    .addHelpText(
-      "after",
-      `
-Typical use:
-  brics-env up dev_dummyauth              # init, check, resources, manifest, kube play, wait for the hub
-  brics-env down dev_dummyauth            # stop; volumes kept
-  brics-env down dev_dummyauth --force    # also remove volumes and Secrets
+const str = (opts: OptionValues, name: string): string | undefined => {
+  const v = opts[name];
+  return typeof v === "string" ? v : undefined;
+};
+const list = (opts: OptionValues, name: string): string[] | undefined => {
+  const v = opts[name];
+  return Array.isArray(v) ? v : undefined;
+};
+const flag = (opts: OptionValues, name: string): boolean => opts[name] === true;
 
-Step by step (as the original scripts):
-  brics-env init <env> <deploy_dir>       # then edit <deploy_dir>/deploy-configmap.yaml
-  brics-env check <env> <deploy_dir>
-  brics-env resources <env>
-  brics-env manifest <env> <deploy_dir>
-  podman kube play --configmap <deploy_dir>/deploy-configmap.yaml <deploy_dir>/combined.yaml
+const ENV_ARG = { name: "env", required: true, description: `environment (${ENVS})` } as const;
+const DEPLOY_DIR_ARG = { name: "deploy_dir", required: true, description: "deploy directory" } as const;
+const DEFAULT_DEPLOY_DIR_ARG = { name: "deploy_dir", required: false, description: "deploy directory (default: deploy/<env> in the repository)" } as const;
 
-Exit codes: 0 success, 1 failure, 2 usage error. More: docs/commands.md.`,
-    );
-
-  program
-    .command("list")
-    .description("List the environments: what each runs and which files you provide.")
-    .option("--json", "print JSON (name, summary, stage, slurm, auth, ingress, pod, containers, images, volumes, userFiles)")
-    .addHelpText("after", "\nReads nothing; writes nothing.\n\nExamples:\n  brics-env list\n  brics-env list --json | jq -r '.[].name'")
-    .action((opts: { json?: boolean }) => listCommand(opts));
-
-  program
-    .command("init")
-    .description("Create a deploy directory with a commented deploy-configmap.yaml. Never overwrites a file.")
-    .argument("<env>", `environment (${ENVS})`)
-    .argument("[deploy_dir]", "deploy directory (default: deploy/<env> in the repository)")
-    .addHelpText(
-      "after",
-      `
+const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "list",
+    description: "List the environments: what each runs and which files you provide.",
+    options: [{ name: "json", description: "print JSON (name, summary, stage, slurm, auth, ingress, pod, containers, images, volumes, userFiles)" }],
+    after: "\nReads nothing; writes nothing.\n\nExamples:\n  brics-env list\n  brics-env list --json | jq -r '.[].name'",
+    run: async (_, opts) => (await import("./commands/list.js")).listCommand({ json: flag(opts, "json") }),
+  },
+  {
+    name: "init",
+    description: "Create a deploy directory with a commented deploy-configmap.yaml. Never overwrites a file.",
+    args: [ENV_ARG, DEFAULT_DEPLOY_DIR_ARG],
+    after: `
 Writes <deploy_dir>/deploy-configmap.yaml (0600 for dummy-auth environments: it holds
 dummyAuthPassword, a random 48-character base64 password). An existing file is kept.
 Then prints what you must still add: placeholder values to edit and, for environments
@@ -123,44 +96,40 @@ ssh_zenith_client_key and zenith_client_config.yaml.
 Examples:
   brics-env init dev_dummyauth
   brics-env init prod /srv/brics/deploy`,
-    )
-    .action(async (envName: string, dir: string | undefined) => {
-      const env = resolveEnv(envName);
+    run: async ([envName, dir]) => {
+      const env = resolveEnv(envName!);
+      const { initCommand } = await import("./commands/init.js");
       await initCommand(env, resolveDeployDir(env, dir));
-    });
-
-  program
-    .command("check")
-    .description("Validate a deploy directory for an environment; report every problem at once.")
-    .argument("<env>", `environment (${ENVS})`)
-    .argument("<deploy_dir>", "deploy directory")
-    .addHelpText(
-      "after",
-      `
+    },
+  },
+  {
+    name: "check",
+    description: "Validate a deploy directory for an environment; report every problem at once.",
+    args: [ENV_ARG, DEPLOY_DIR_ARG],
+    after: `
 Reads deploy-configmap.yaml and the files the environment needs (SSH keys, ssh_known_hosts,
-zenith_client_config.yaml), and runs ssh-keygen -y on private keys to check that pairs match.
-Writes nothing. Each problem names the file, line, key, what is wrong and what is expected.
-Warnings are printed but do not fail. Exit 1 when there is an error.
+zenith_client_config.yaml), and checks that key pairs match (running ssh-keygen -y on PEM keys,
+which do not carry their public half). Writes nothing; never calls podman. Each problem names
+the file, line, key, what is wrong and what is expected. Warnings are printed but do not fail.
+Exit 1 when there is an error.
 
 Environment:
 ${IMAGE_VARS.split("\n").filter((l) => /USER|GROUP/.test(l)).join("\n")}
 
 Examples:
   brics-env check dev_dummyauth deploy/dev_dummyauth`,
-    )
-    .action(async (envName: string, dir: string) => {
-      const env = resolveEnv(envName);
+    run: async ([envName, dir]) => {
+      const env = resolveEnv(envName!);
+      const { checkDeployDir } = await import("./commands/check.js");
       await checkDeployDir(env, resolveDeployDir(env, dir));
-    });
-
-  program
-    .command("resources")
-    .description("Clone dev repositories, build the images and create the volumes an environment needs.")
-    .argument("<env>", `environment (${ENVS})`)
-    .option("--no-build", "skip image builds and dev clones (volumes only)")
-    .addHelpText(
-      "after",
-      `
+    },
+  },
+  {
+    name: "resources",
+    description: "Clone dev repositories, build the images and create the volumes an environment needs.",
+    args: [ENV_ARG],
+    options: [{ name: "no-build", description: "skip image builds and dev clones (volumes only)" }],
+    after: `
 First checks the base images (and the Zenith client image) and pulls any that is absent, so an
 offline machine fails at once, saying what to do (mirror, brics-env bootstrap-bases, overrides).
 Dev stage: clones bricsauthenticator into brics_jupyterhub/_dev_build_data/ and
@@ -174,9 +143,11 @@ X.Y.(Z+1).devN+g<commit>; uncommitted changes add .d<date>) and hands it to the 
 such a package that is neither a clone nor an sdist, naming it. Says which package, version and
 ref each image is built from, and labels the image with them (org.brics-env.package.*; see
 brics-env status --json). Builds localhost/brics_jupyterhub and localhost/brics_slurm
-(:dev-latest for dev, :latest for prod) with pins from <image>/argfile.conf, showing build
-progress on stderr. Each build checks what it installed (versions, imports, console scripts,
-the brics entry points) and stops, naming the package, when something is broken. Creates the volumes
+(:dev-latest for dev, :latest for prod) with pins from <image>/argfile.conf, concurrently,
+showing build progress on stderr; a build whose inputs (Containerfile, build context, build
+args, target, base image) are unchanged since the image was built is skipped (the image carries
+their hash as a label). Each build checks what it installed (versions, imports, console
+scripts, the brics entry points) and stops, naming the package, when something is broken. Creates the volumes
 jupyterhub_root_<env> (and slurm_root_<env>) from volumes/<kind>/, owned as configured;
 an existing volume is kept, never refilled.
 
@@ -188,26 +159,33 @@ Examples:
   brics-env resources dev_dummyauth
   BRICS_ENV_BRICSAUTHENTICATOR_REF=v0.7.0 brics-env resources dev_realauth
   BRICS_ENV_JUPYTERHUB_BASE_IMAGE=mirror.example.org/jupyterhub/jupyterhub:5.4.2 brics-env resources prod`,
-    )
-    .action(async (envName: string, opts: { build: boolean }) => {
-      await resourcesCommand(resolveEnv(envName), { build: opts.build });
-    });
-
-  program
-    .command("manifest")
-    .description("Write <deploy_dir>/combined.yaml (Secrets + Pod) for podman kube play.")
-    .argument("<env>", `environment (${ENVS})`)
-    .argument("<deploy_dir>", "deploy directory")
-    .option("--publish <ip:hostPort:containerPort>", "publish a hub container port (repeatable); replaces the default for that container port", collect)
-    .addHelpText(
-      "after",
-      `
+    run: async ([envName], opts) => {
+      const env = resolveEnv(envName!);
+      const { resourcesCommand } = await import("./commands/resources.js");
+      await resourcesCommand(env, { build: !flag(opts, "no-build") });
+    },
+  },
+  {
+    name: "manifest",
+    description: "Write <deploy_dir>/combined.yaml (Secrets + Pod) for podman kube play.",
+    args: [ENV_ARG, DEPLOY_DIR_ARG],
+    options: [
+      {
+        name: "publish",
+        value: "<ip:hostPort:containerPort>",
+        multiple: true,
+        description: "publish a hub container port (repeatable); replaces the default for that container port",
+      },
+    ],
+    after: `
 Validates the deploy directory first (as check; nothing is written on error). Generates the
 key pairs the environment makes itself when both halves are missing (ssh_client_key and
 ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
-private keys) atomically. Ports are published through the manifest (hostPort), which works on
-every podman version: 127.0.0.1:8000 for the proxy where there is no Zenith client, and the
-host/port of hubConnectUrl for the Hub API (8081) where Slurm is external.
+private keys) atomically, when its content changes. Ports are published through the manifest
+(hostPort), which works on every podman version: 127.0.0.1:8000 for the proxy where there is no
+Zenith client, and the host/port of hubConnectUrl for the Hub API (8081) where Slurm is
+external. Works on files only (never calls podman). On podman < 4.4, start the result with
+'brics-env up', which plays an adapted copy, rather than with podman kube play directly.
 
 Environment:
   BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
@@ -216,29 +194,29 @@ Examples:
   brics-env manifest dev_dummyauth deploy/dev_dummyauth
   brics-env manifest prod /srv/brics/deploy --publish 10.0.0.5:8081:8081
   podman kube play --configmap deploy/dev_dummyauth/deploy-configmap.yaml deploy/dev_dummyauth/combined.yaml`,
-    )
-    .action(async (envName: string, dir: string, opts: { publish?: string[] }) => {
-      const env = resolveEnv(envName);
-      checkPublish(opts.publish);
-      await manifestCommand(env, resolveDeployDir(env, dir), opts.publish !== undefined ? { publish: opts.publish } : {});
-    });
-
-  program
-    .command("up")
-    .description("Bring an environment up: init (if needed), check, resources, manifest, kube play, wait for the hub.")
-    .argument("<env>", `environment (${ENVS})`)
-    .argument("[deploy_dir]", "deploy directory (default: deploy/<env> in the repository)")
-    .addOption(new Option("--timeout <seconds>", "how long to wait for the hub's health endpoint").default("300"))
-    .option("--publish <ip:hostPort:containerPort>", "as for manifest (repeatable)", collect)
-    .option("--no-build", "do not rebuild images (they must exist)")
-    .addHelpText(
-      "after",
-      `
+    run: async ([envName, dir], opts) => {
+      const env = resolveEnv(envName!);
+      const publish = list(opts, "publish");
+      await checkPublish(publish);
+      const { manifestCommand } = await import("./commands/manifest.js");
+      await manifestCommand(env, resolveDeployDir(env, dir), publish !== undefined ? { publish } : {});
+    },
+  },
+  {
+    name: "up",
+    description: "Bring an environment up: init (if needed), check, resources, manifest, kube play, wait for the hub.",
+    args: [ENV_ARG, DEFAULT_DEPLOY_DIR_ARG],
+    options: [
+      { name: "timeout", value: "<seconds>", defaultValue: "300", description: "how long to wait for the hub's health endpoint" },
+      { name: "publish", value: "<ip:hostPort:containerPort>", multiple: true, description: "as for manifest (repeatable)" },
+      { name: "no-build", description: "do not rebuild images (they must exist)" },
+    ],
+    after: `
 Runs init when <deploy_dir> has no deploy-configmap.yaml (environments needing your own files
 then stop at check, listing them). Plays <deploy_dir>/combined.yaml with
 --configmap <deploy_dir>/deploy-configmap.yaml, then polls
-http://127.0.0.1:8000<baseUrl>hub/health, then (in-pod Slurm) until the Slurm container's sshd
-and slurmctld answer, and prints the login URL (and, for dummy
+http://127.0.0.1:8000<baseUrl>hub/health (every 0.05 s) and, meanwhile (in-pod Slurm), the Slurm
+container until its sshd and slurmctld answer, and prints the login URL (and, for dummy
 authentication, the user and where the password is). On timeout prints the last log lines of
 each container and exits 1, leaving the pod for inspection. If the pod is already running,
 says so and changes nothing. Volumes and keys are always kept.
@@ -249,78 +227,96 @@ ${PODMAN_VARS}
 Examples:
   brics-env up dev_dummyauth
   brics-env up dev_realauth ~/brics/deploy --timeout 600`,
-    )
-    .action(async (envName: string, dir: string | undefined, opts: { timeout: string; publish?: string[]; build: boolean }) => {
-      const env = resolveEnv(envName);
-      checkPublish(opts.publish);
+    run: async ([envName, dir], opts) => {
+      const env = resolveEnv(envName!);
+      const publish = list(opts, "publish");
+      await checkPublish(publish);
+      const timeoutSeconds = parsePositiveInt(str(opts, "timeout") ?? "", "--timeout");
+      const { upCommand } = await import("./commands/up.js");
       await upCommand(env, resolveDeployDir(env, dir), {
-        timeoutSeconds: parsePositiveInt(opts.timeout, "--timeout"),
-        build: opts.build,
-        ...(opts.publish !== undefined ? { publish: opts.publish } : {}),
+        timeoutSeconds,
+        build: !flag(opts, "no-build"),
+        ...(publish !== undefined ? { publish } : {}),
       });
-    });
-
-  program
-    .command("down")
-    .description("Remove the environment's pod; with --force also its volumes and Secrets.")
-    .argument("<env>", `environment (${ENVS})`)
-    .argument("[deploy_dir]", "deploy directory (default: deploy/<env> in the repository)")
-    .option("--force", "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>) and Secrets: state is lost")
-    .addHelpText(
-      "after",
-      `
+    },
+  },
+  {
+    name: "down",
+    description: "Remove the environment's pod; with --force also its volumes and Secrets.",
+    args: [ENV_ARG, DEFAULT_DEPLOY_DIR_ARG],
+    options: [{ name: "force", description: "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>) and Secrets: state is lost" }],
+    after: `
 Removes pod jupyterhub-slurm-<env> and its containers by name (combined.yaml is not needed).
 Without --force the volumes (the hub's database, logs, Slurm state) and the Secrets stay, and
 the next 'up' reuses them. With --force they are removed by name on every podman version
 (older podman's 'kube down --force' leaves some behind). Files in <deploy_dir> are never touched,
-except its .podman-play/ scratch directory.
+except its .podman-play/ scratch directory. Says how long podman's own 'pod rm' took (it stops
+the containers first; on podman 4.3 that is most of the time).
 
 Examples:
   brics-env down dev_dummyauth
   brics-env down dev_dummyauth --force`,
-    )
-    .action(async (envName: string, dir: string | undefined, opts: { force?: boolean }) => {
-      const env = resolveEnv(envName);
-      await downCommand(env, resolveDeployDir(env, dir), { force: opts.force === true });
-    });
-
-  program
-    .command("status")
-    .description("Show the pod, containers, volumes, Secrets and images of one or every environment.")
-    .argument("[env]", `environment (${ENVS}); all when omitted`)
-    .option("--json", "print JSON (images: each image's Python packages, with the version and ref it was built from)")
-    .addHelpText("after", "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json")
-    .action(async (envName: string | undefined, opts: { json?: boolean }) => {
-      await statusCommand(envName === undefined ? undefined : resolveEnv(envName), opts);
-    });
-
-  program
-    .command("logs")
-    .description("Print a container's log (default container: jupyterhub).")
-    .argument("<env>", `environment (${ENVS})`)
-    .argument("[container]", "jupyterhub, slurm or zenith-client (those the environment has)")
-    .option("--tail <n>", "only the last n lines")
-    .option("-f, --follow", "keep printing new lines")
-    .addHelpText(
-      "after",
+    run: async ([envName, dir], opts) => {
+      const env = resolveEnv(envName!);
+      const { downCommand } = await import("./commands/down.js");
+      await downCommand(env, resolveDeployDir(env, dir), { force: flag(opts, "force") });
+    },
+  },
+  {
+    name: "status",
+    description: "Show the pod, containers, volumes, Secrets and images of one or every environment.",
+    args: [{ name: "env", required: false, description: `environment (${ENVS}); all when omitted` }],
+    options: [{ name: "json", description: "print JSON (images: each image's Python packages, with the version and ref it was built from)" }],
+    after: "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json",
+    run: async ([envName], opts) => {
+      const env = envName === undefined ? undefined : resolveEnv(envName);
+      const { statusCommand } = await import("./commands/status.js");
+      await statusCommand(env, { json: flag(opts, "json") });
+    },
+  },
+  {
+    name: "logs",
+    description: "Print a container's log (default container: jupyterhub).",
+    args: [ENV_ARG, { name: "container", required: false, description: "jupyterhub, slurm or zenith-client (those the environment has)" }],
+    options: [
+      { name: "tail", value: "<n>", description: "only the last n lines" },
+      { name: "follow", short: "f", description: "keep printing new lines" },
+    ],
+    after:
       "\nThe container is jupyterhub-slurm-<env>-<container> (podman logs). The hub also logs to\n/var/log/jupyterhub in the jupyterhub_root_<env> volume.\n\nExamples:\n  brics-env logs dev_dummyauth --tail 50\n  brics-env logs dev_dummyauth slurm -f",
-    )
-    .action(async (envName: string, container: string | undefined, opts: { tail?: string; follow?: boolean }) => {
-      const env = resolveEnv(envName);
-      await logsCommand(env, container, {
-        ...(opts.tail !== undefined ? { tail: parsePositiveInt(opts.tail, "--tail") } : {}),
-        follow: opts.follow === true,
+    run: async ([envName, container], opts) => {
+      const env = resolveEnv(envName!);
+      const tailText = str(opts, "tail");
+      const tail = tailText !== undefined ? { tail: parsePositiveInt(tailText, "--tail") } : {};
+      const { logsCommand } = await import("./commands/logs.js");
+      await logsCommand(env, container, { ...tail, follow: flag(opts, "follow") });
+    },
+  },
+  {
+    name: "bootstrap-bases",
+    description: "build the JupyterHub and Slurm base images from Debian packages (mmdebstrap), for sites without registry access",
+    options: [
+      { name: "only", value: "<bases>", description: "comma-separated subset: jupyterhub,slurm" },
+      { name: "force", description: "rebuild even when an image with the same inputs exists" },
+      { name: "sources", value: "<file>", description: "apt deb822 sources file whose first stanza names the mirror" },
+      { name: "json", description: "print the results as JSON" },
+    ],
+    run: async (_, opts) => {
+      const { bootstrapBasesCommand, parseBaseKinds } = await import("./commands/bootstrap.js");
+      const only = str(opts, "only");
+      const sources = str(opts, "sources");
+      process.exitCode = await bootstrapBasesCommand({
+        ...(only !== undefined ? { only: parseBaseKinds(only) } : {}),
+        force: flag(opts, "force"),
+        json: flag(opts, "json"),
+        ...(sources !== undefined ? { sourcesFile: sources } : {}),
       });
-    });
-
-  registerBootstrapBases(program);
-
-  program
-    .command("doctor")
-    .description("Check this machine: podman and its version quirks, a working runtime, ssh-keygen, git.")
-    .addHelpText(
-      "after",
-      `
+    },
+  },
+  {
+    name: "doctor",
+    description: "Check this machine: podman and its version quirks, a working runtime, ssh-keygen, git.",
+    after: `
 Runs a throwaway container from a local image when there is one (else asks podman info),
 lists which podman version workarounds brics-env applies, and names the fix when containers
 cannot start (crun on cgroups v1/hybrid hosts, refused ulimits): the podman settings shipped in
@@ -329,30 +325,47 @@ Exit 1 when something needed is missing or broken.
 
 Environment:
 ${PODMAN_VARS}`,
-    )
-    .action(() => doctorCommand());
+    run: async () => (await import("./commands/doctor.js")).doctorCommand(),
+  },
+];
 
-  return program;
-}
+const PROGRAM: ProgramSpec = {
+  name: "brics-env",
+  description: `Build and run the BriCS JupyterHub + Slurm environments as a podman pod (podman kube play).\nEnvironments: ${ENVS}.`,
+  version: packageVersion,
+  after: `
+Typical use:
+  brics-env up dev_dummyauth              # init, check, resources, manifest, kube play, wait for the hub
+  brics-env down dev_dummyauth            # stop; volumes kept
+  brics-env down dev_dummyauth --force    # also remove volumes and Secrets
 
-function errorExitCode(err: unknown): number {
-  if (err instanceof UsageError || err instanceof UnknownEnvironmentError) return 2;
-  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-  return 1;
-}
+Step by step (as the original scripts):
+  brics-env init <env> <deploy_dir>       # then edit <deploy_dir>/deploy-configmap.yaml
+  brics-env check <env> <deploy_dir>
+  brics-env resources <env>
+  brics-env manifest <env> <deploy_dir>
+  podman kube play --configmap <deploy_dir>/deploy-configmap.yaml <deploy_dir>/combined.yaml
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
+Exit codes: 0 success, 1 failure, 2 usage error. More: docs/commands.md.`,
+  commands: COMMANDS,
+};
+
+async function main(argv: readonly string[]): Promise<number> {
   try {
-    await program.parseAsync([...argv], { from: "user" });
+    const parsed = parseCommandLine(PROGRAM, argv);
+    if (parsed.kind !== "run") {
+      process.stdout.write(parsed.text);
+      return 0;
+    }
+    await parsed.command.run(parsed.args, parsed.opts);
     // A command may have set an exit code without throwing.
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    const code = errorExitCode(err);
-    // Commander has already printed its own message (usage errors, --help, --version).
-    if (err instanceof CommanderError) return code;
+    if (err instanceof ArgumentError) {
+      process.stderr.write(`error: ${err.message}\n(run with --help for usage)\n`);
+      return 2;
+    }
+    const code = err instanceof UsageError || err instanceof UnknownEnvironmentError ? 2 : 1;
     if (err instanceof ReportedFailure) {
       process.stderr.write(`error: ${err.message}\n`);
       return code;

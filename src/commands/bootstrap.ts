@@ -3,7 +3,6 @@
  * for sites without access to the public registries, then say which variables point the
  * image builds at them.
  */
-import type { Command } from "commander";
 import { BASES, type BaseKind, bootstrapBase } from "../effects/bootstrap.js";
 
 export interface BootstrapBasesOptions {
@@ -37,7 +36,8 @@ export async function bootstrapBasesCommand(opts: BootstrapBasesOptions = {}): P
   return 0;
 }
 
-function parseKinds(value: string): BaseKind[] {
+/** The value of --only: a comma-separated list of base kinds. */
+export function parseBaseKinds(value: string): BaseKind[] {
   const kinds = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
   for (const k of kinds) {
     if (!BASES.some((b) => b.kind === k)) {
@@ -45,25 +45,4 @@ function parseKinds(value: string): BaseKind[] {
     }
   }
   return kinds as BaseKind[];
-}
-
-/** Adds the sub-command to the CLI program. */
-export function registerBootstrapBases(program: Command): void {
-  program
-    .command("bootstrap-bases")
-    .description(
-      "build the JupyterHub and Slurm base images from Debian packages (mmdebstrap), for sites without registry access",
-    )
-    .option("--only <bases>", "comma-separated subset: jupyterhub,slurm")
-    .option("--force", "rebuild even when an image with the same inputs exists")
-    .option("--sources <file>", "apt deb822 sources file whose first stanza names the mirror")
-    .option("--json", "print the results as JSON")
-    .action(async (o: { only?: string; force?: boolean; sources?: string; json?: boolean }) => {
-      process.exitCode = await bootstrapBasesCommand({
-        ...(o.only !== undefined ? { only: parseKinds(o.only) } : {}),
-        force: o.force ?? false,
-        json: o.json ?? false,
-        ...(o.sources !== undefined ? { sourcesFile: o.sources } : {}),
-      });
-    });
 }

@@ -1,30 +1,52 @@
 /** `brics-env check`: every problem of a deploy directory at once. */
 import { existsSync } from "node:fs";
 import type { Environment } from "../plan/environments.js";
-import { formatProblem, hasErrors, validateDeployDir, type Problem } from "../plan/validate.js";
+import { formatProblem, hasErrors, validateDeployDir, type ConfigValues, type Problem } from "../plan/validate.js";
 import { VolumeOwnerError, volumesOf } from "../plan/volumes.js";
 import { readDeployDir } from "../effects/deployDir.js";
 import { consoleOutput, displayPath, ReportedFailure, UsageError, variables, type Output } from "./common.js";
 
-/** Problems of the deploy directory and of the environment variables that shape the deployment. */
-export async function collectProblems(env: Environment, dir: string): Promise<Problem[]> {
+/**
+ * A deploy directory read and validated once. The commands after `check` (`manifest`, `up`) take
+ * their files and values from here rather than reading and parsing them again.
+ */
+export interface CheckedDeployDir {
+  readonly dir: string;
+  /** The files the environment uses, by name (undefined: missing); the ConfigMap is not among them. */
+  readonly files: Readonly<Record<string, string | undefined>>;
+  /** Problems of the directory and of the environment variables that shape the deployment. */
+  readonly problems: readonly Problem[];
+  /** The ConfigMap's values that the environment uses and that passed their checks. */
+  readonly config: ConfigValues;
+}
+
+export async function inspectDeployDir(env: Environment, dir: string): Promise<CheckedDeployDir> {
+  if (!existsSync(dir)) {
+    throw new UsageError(`deploy directory ${displayPath(dir)} does not exist; create it with: brics-env init ${env.name} ${displayPath(dir)}`);
+  }
   const input = await readDeployDir(env, dir);
-  const problems = validateDeployDir(env, { ...input, dir: displayPath(dir) });
+  const { problems, config } = validateDeployDir(env, { ...input, dir: displayPath(dir) });
   try {
     volumesOf(env, variables());
   } catch (err) {
     if (!(err instanceof VolumeOwnerError)) throw err;
     for (const p of err.problems) problems.push({ severity: "error", file: "(environment)", key: p.variable, message: p.message });
   }
-  return problems;
+  return { dir, files: input.files, problems, config };
 }
 
-/** Prints the problems; throws ReportedFailure when any is an error. Warnings never fail. */
-export async function checkDeployDir(env: Environment, dir: string, out: Output = consoleOutput): Promise<void> {
-  if (!existsSync(dir)) {
-    throw new UsageError(`deploy directory ${displayPath(dir)} does not exist; create it with: brics-env init ${env.name} ${displayPath(dir)}`);
-  }
-  const problems = await collectProblems(env, dir);
+/**
+ * Prints the problems; throws ReportedFailure when any is an error. Warnings never fail.
+ * `inspected`: inspectDeployDir(env, dir) when the caller started it already.
+ */
+export async function checkDeployDir(
+  env: Environment,
+  dir: string,
+  out: Output = consoleOutput,
+  inspected: Promise<CheckedDeployDir> = inspectDeployDir(env, dir),
+): Promise<CheckedDeployDir> {
+  const checked = await inspected;
+  const { problems } = checked;
   for (const p of problems) out.say(formatProblem(p));
   const errors = problems.filter((p) => p.severity === "error").length;
   const warnings = problems.length - errors;
@@ -33,4 +55,5 @@ export async function checkDeployDir(env: Environment, dir: string, out: Output 
     throw new ReportedFailure(`deploy directory ${displayPath(dir)} has errors`);
   }
   out.say(`${displayPath(dir)}: ok for ${env.name}${warnings > 0 ? ` (${warnings} warning${warnings === 1 ? "" : "s"})` : ""}`);
+  return checked;
 }

@@ -25,7 +25,7 @@ export function resolveEnv(name: string): Environment {
 }
 
 /** `deploy/<env>` under the repository root, where `up` and `init` work when no directory is given. */
-export function defaultDeployDir(env: Environment): string {
+function defaultDeployDir(env: Environment): string {
   return join(repoRoot(), "deploy", env.name);
 }
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { findExecutable } from "../effects/exec.js";
 import { imageExists, podman, podmanAllowFailure, podmanInfo } from "../effects/podman.js";
-import { describeQuirks } from "../effects/podmanQuirks.js";
+import { describeQuirks } from "../plan/podmanQuirks.js";
 import { ENVIRONMENTS } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
 import { imageRef } from "../plan/names.js";

@@ -19,7 +19,8 @@ export async function downCommand(env: Environment, deployDir: string, opts: { f
     secrets: objects.secrets,
     workDir: playWorkDir(deployDir),
   });
-  out.say(result.podRemoved ? `removed pod ${objects.pod}` : `pod ${objects.pod} was not there`);
+  // podman stops the containers before removing them; that part is podman's, and said apart.
+  out.say(result.podRemoved ? `removed pod ${objects.pod} (podman pod rm took ${(result.podRemoveMs / 1000).toFixed(1)} s)` : `pod ${objects.pod} was not there`);
   for (const v of result.removedVolumes) out.say(`removed volume ${v}`);
   for (const s of result.removedSecrets) out.say(`removed Secret ${s}`);
   const kept = result.keptVolumes.filter((v) => !objects.secrets.includes(v));

@@ -12,7 +12,7 @@ import { ensureDir, writeFileAtomic } from "../effects/deployDir.js";
 import { consoleOutput, displayPath, type Output } from "./common.js";
 
 /** 36 random bytes, base64: 48 characters, as the spec suggests (openssl rand -base64 36). */
-export function randomPassword(): string {
+function randomPassword(): string {
   return randomBytes(36).toString("base64");
 }
 

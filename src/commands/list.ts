@@ -6,7 +6,7 @@ import { imageRef, podName } from "../plan/names.js";
 import { volumesOf } from "../plan/volumes.js";
 import { consoleOutput, type Output } from "./common.js";
 
-export function listEnvironments() {
+function listEnvironments() {
   return ENVIRONMENTS.map((env) => ({
     name: env.name,
     summary: env.summary,

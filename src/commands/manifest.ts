@@ -1,25 +1,33 @@
 /**
  * `brics-env manifest`: generates the key pairs the environment makes itself (kept when present),
  * then writes `<deploy_dir>/combined.yaml`. Nothing is written when the deploy directory has errors.
+ * A file command: it never calls podman.
  */
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { generatedKeyPairs } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
 import { zenithClientImage } from "../plan/images.js";
-import { buildManifest, renderManifest, type KeyMaterial, type KeyPair } from "../plan/manifest.js";
-import { COMBINED_MANIFEST_FILE, DEPLOY_CONFIGMAP_FILE } from "../plan/names.js";
-import { formatProblem, hasErrors, readDeployConfigValues } from "../plan/validate.js";
+import { buildManifest, renderManifest, type KeyMaterial, type KeyPair, type ManifestObject } from "../plan/manifest.js";
+import { COMBINED_MANIFEST_FILE } from "../plan/names.js";
+import { formatProblem, hasErrors } from "../plan/validate.js";
 import { writeFileAtomic } from "../effects/deployDir.js";
-import { podmanInfo } from "../effects/podman.js";
-import { needsAdaptation } from "../effects/podmanQuirks.js";
 import { ensureKeyPair } from "../effects/sshKeys.js";
-import { collectProblems } from "./check.js";
-import { consoleOutput, displayPath, ReportedFailure, UsageError, variables, type Output } from "./common.js";
+import { inspectDeployDir, type CheckedDeployDir } from "./check.js";
+import { consoleOutput, displayPath, ReportedFailure, variables, type Output } from "./common.js";
 
 export interface ManifestCommandOptions {
   readonly publish?: readonly string[];
+  /**
+   * The deploy directory as `check` left it, when the caller ran it (`up`): it is then neither
+   * read nor validated again, and its problems are not printed twice.
+   */
+  readonly checked?: CheckedDeployDir;
+}
+
+export interface WrittenManifest {
+  readonly file: string;
+  readonly objects: ManifestObject[];
 }
 
 const KEY_COMMENTS: Readonly<Record<string, string>> = {
@@ -27,52 +35,67 @@ const KEY_COMMENTS: Readonly<Record<string, string>> = {
   ssh_host_key: "JupyterHub-Slurm dev environment Slurm host key",
 };
 
-async function readPair(dir: string, name: string): Promise<KeyPair> {
-  return { private: await readFile(join(dir, name), "utf8"), public: await readFile(join(dir, `${name}.pub`), "utf8") };
-}
-
-async function readKeyMaterial(env: Environment, dir: string): Promise<KeyMaterial> {
-  const text = (name: string) => readFile(join(dir, name), "utf8");
+function keyMaterial(env: Environment, files: Readonly<Record<string, string | undefined>>): KeyMaterial {
+  const text = (name: string): string => {
+    const t = files[name];
+    // Validation has made sure every file the environment needs is there.
+    if (t === undefined) throw new Error(`${name} is missing from the deploy directory`);
+    return t;
+  };
+  const pair = (name: string): KeyPair => ({ private: text(name), public: text(`${name}.pub`) });
   return {
-    clientKey: await readPair(dir, "ssh_client_key"),
-    ...(env.slurm === "pod" ? { hostKey: await readPair(dir, "ssh_host_key") } : { knownHosts: await text("ssh_known_hosts") }),
-    ...(env.ingress === "zenith"
-      ? { zenithKey: await readPair(dir, "ssh_zenith_client_key"), zenithConfig: await text("zenith_client_config.yaml") }
-      : {}),
+    clientKey: pair("ssh_client_key"),
+    ...(env.slurm === "pod" ? { hostKey: pair("ssh_host_key") } : { knownHosts: text("ssh_known_hosts") }),
+    ...(env.ingress === "zenith" ? { zenithKey: pair("ssh_zenith_client_key"), zenithConfig: text("zenith_client_config.yaml") } : {}),
   };
 }
 
-/** Returns the path of the written manifest. */
-export async function manifestCommand(env: Environment, dir: string, opts: ManifestCommandOptions = {}, out: Output = consoleOutput): Promise<string> {
-  if (!existsSync(dir)) {
-    throw new UsageError(`deploy directory ${displayPath(dir)} does not exist; create it with: brics-env init ${env.name} ${displayPath(dir)}`);
+/** Whether `file` holds exactly `text`, with permissions `mode`. */
+async function holds(file: string, text: string, mode: number): Promise<boolean> {
+  try {
+    const [current, st] = await Promise.all([readFile(file, "utf8"), stat(file)]);
+    return current === text && (st.mode & 0o777) === mode;
+  } catch {
+    return false;
   }
-  const problems = await collectProblems(env, dir);
-  for (const p of problems) out.say(formatProblem(p));
-  if (hasErrors(problems)) throw new ReportedFailure(`not writing ${COMBINED_MANIFEST_FILE}: ${displayPath(dir)} has errors`);
+}
 
+export async function manifestCommand(env: Environment, dir: string, opts: ManifestCommandOptions = {}, out: Output = consoleOutput): Promise<WrittenManifest> {
+  let checked = opts.checked;
+  if (checked === undefined) {
+    checked = await inspectDeployDir(env, dir);
+    for (const p of checked.problems) out.say(formatProblem(p));
+  }
+  if (hasErrors(checked.problems)) throw new ReportedFailure(`not writing ${COMBINED_MANIFEST_FILE}: ${displayPath(dir)} has errors`);
+
+  const files = { ...checked.files };
   for (const pair of generatedKeyPairs(env)) {
-    const result = await ensureKeyPair(join(dir, pair.private), join(dir, pair.public), KEY_COMMENTS[pair.private] ?? `brics-env ${env.name} key`);
+    // Validation has compared the halves of a pair that is there; only its mode may need fixing.
+    const present = files[pair.private] !== undefined && files[pair.public] !== undefined;
+    const result = await ensureKeyPair(join(dir, pair.private), join(dir, pair.public), KEY_COMMENTS[pair.private] ?? `brics-env ${env.name} key`, {
+      halvesChecked: present,
+    });
+    if (result.kind === "generated") {
+      [files[pair.private], files[pair.public]] = await Promise.all([readFile(result.privateFile, "utf8"), readFile(result.publicFile, "utf8")]);
+    }
     out.say(`${result.kind === "kept" ? "kept existing" : "generated"} key pair ${displayPath(result.privateFile)} (+ .pub)`);
   }
 
-  const config = readDeployConfigValues(await readFile(join(dir, DEPLOY_CONFIGMAP_FILE), "utf8")) ?? {};
   const objects = buildManifest(env, {
-    keys: await readKeyMaterial(env, dir),
-    ...(config["hubConnectUrl"] !== undefined ? { hubConnectUrl: config["hubConnectUrl"] } : {}),
+    keys: keyMaterial(env, files),
+    ...(checked.config.hubConnectUrl !== undefined ? { hubConnectUrl: checked.config.hubConnectUrl } : {}),
     ...(opts.publish !== undefined && opts.publish.length > 0 ? { publish: opts.publish } : {}),
     zenithClientImage: zenithClientImage(variables()),
   });
   const target = join(dir, COMBINED_MANIFEST_FILE);
-  // It holds private keys: 0600, like the key files themselves.
-  await writeFileAtomic(target, renderManifest(objects), { overwrite: true, mode: 0o600 });
-  out.say(`wrote ${displayPath(target)}`);
-  const info = await podmanInfo().catch(() => undefined);
-  if (info !== undefined && needsAdaptation(info.quirks)) {
-    out.say(
-      `note: podman ${info.version.raw} mounts Secrets and subPath volumes wrongly; start this with ` +
-        `'brics-env up ${env.name} ${displayPath(dir)}', which plays an adapted copy, rather than podman kube play directly`,
-    );
+  const text = renderManifest(objects);
+  // It holds private keys: 0600, like the key files themselves. Rewritten only when it would
+  // change, so a re-run leaves the file (and its time stamp) alone and costs no disk sync.
+  if (await holds(target, text, 0o600)) {
+    out.say(`${displayPath(target)} is up to date`);
+  } else {
+    await writeFileAtomic(target, text, { overwrite: true, mode: 0o600 });
+    out.say(`wrote ${displayPath(target)}`);
   }
-  return target;
+  return { file: target, objects };
 }

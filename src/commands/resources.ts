@@ -14,9 +14,9 @@ import { normaliseName } from "../plan/pythonSource.js";
 import { packageLabels, requirementProvenance, type PackageProvenance } from "../plan/packageLabels.js";
 import { cloneIsAt, cloneUnlessPresent } from "../effects/git.js";
 import { stageBuildHelpers } from "../effects/buildHelpers.js";
+import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
 import { PythonPackageError, stageDevCloneVersion, stagePythonPackages, type PackageSource } from "../effects/pythonPackages.js";
-import { buildImage, ensureImage, volumeCreate, volumeExists, volumeImport, volumeRm } from "../effects/podman.js";
-import { volumeTarStream } from "../effects/volumeArchive.js";
+import { buildImage, ensureImage, imageId, imagesFacts, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
@@ -84,7 +84,119 @@ function describeProvenance(packages: readonly PackageProvenance[]): string {
 /** The "<tool>: FAILED: …" lines the build helpers print, which say what broke better than podman's last lines. */
 const BUILD_FAILURE = /([\w.-]+: FAILED: .*)$/;
 
-export async function resourcesCommand(env: Environment, opts: ResourcesOptions = {}, out: Output = consoleOutput): Promise<void> {
+/**
+ * What `resources` decides on, as podman holds it: base image ids, the build keys on the images,
+ * which volumes and which Zenith client image exist. Only reads, all at once (each podman call
+ * costs a process start), so `up` can start it while it does other things.
+ */
+export interface ResourcesLookup {
+  readonly baseIds: ReadonlyArray<string | undefined>;
+  readonly labels: ReadonlyArray<string | undefined>;
+  readonly volumesPresent: readonly boolean[];
+  readonly zenithPresent: boolean | undefined;
+  /** Every volume podman has, with its mount point (kube play needs them on old podman). */
+  readonly volumes: ReadonlyMap<string, string>;
+}
+
+export async function lookupResources(env: Environment, opts: ResourcesOptions = {}): Promise<ResourcesLookup> {
+  const toBuild = opts.build === false ? [] : await planImageBuilds(env);
+  const zenith = zenithImageOf(env, opts);
+  const bases = toBuild.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
+  const refs = [...bases, ...toBuild.map((b) => b.tag), zenith].filter((r): r is string => r !== undefined);
+  const [images, volumes] = await Promise.all([imagesFacts(refs, BUILD_KEY_LABEL), volumeMountpoints()]);
+  return {
+    baseIds: bases.map((b) => (b === undefined ? undefined : images.get(b)?.id)),
+    labels: toBuild.map((b) => images.get(b.tag)?.label),
+    volumesPresent: volumesOf(env, variables()).map((v) => volumes.has(v.name)),
+    zenithPresent: zenith === undefined ? undefined : images.has(zenith),
+    volumes,
+  };
+}
+
+function zenithImageOf(env: Environment, opts: ResourcesOptions): string | undefined {
+  return env.ingress === "zenith" && opts.build !== false ? zenithClientImage(variables()) : undefined;
+}
+
+/** Pulls the base images that are missing (one at a time: offline, the first failure is the answer); returns all ids. */
+async function ensureBases(builds: readonly ImageBuild[], known: ReadonlyArray<string | undefined>, out: Output): Promise<Array<string | undefined>> {
+  const bases = builds.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
+  const ids = [...known];
+  for (const [i, build] of builds.entries()) {
+    const base = bases[i];
+    if (base === undefined || ids[i] !== undefined) continue;
+    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
+    if (how === "pulled") out.say(`pulled base image ${base}`);
+    ids[i] = await imageId(base);
+  }
+  return ids;
+}
+
+/**
+ * Builds what changed, concurrently: a build whose key (buildKey.ts: Containerfile, context as
+ * staged, build args, target, base image) is already on the image is skipped.
+ */
+async function buildChanged(
+  root: string,
+  builds: readonly ImageBuild[],
+  baseIds: ReadonlyArray<string | undefined>,
+  labels: ReadonlyArray<string | undefined>,
+  provenance: ReadonlyMap<ImageBuild, PackageProvenance[]>,
+  out: Output,
+): Promise<void> {
+  const plans = await Promise.all(
+    builds.map(async (build, i) => {
+      const spec = {
+        containerfile: join(root, build.containerfile),
+        context: join(root, build.contextDir),
+        tag: build.tag,
+        target: build.target,
+        buildArgs: build.buildArgs,
+      };
+      const baseImageId = baseIds[i];
+      const key = await buildKey({ ...spec, ...(baseImageId !== undefined ? { baseImageId } : {}) });
+      return { build, spec, key, current: labels[i] };
+    }),
+  );
+  const results = await Promise.allSettled(
+    plans.map(async ({ build, spec, key, current }) => {
+      if (current === key) {
+        out.say(`image ${build.tag} is up to date (build key ${key.slice(0, 12)})`);
+        return;
+      }
+      out.progress(`building ${build.tag} (${build.target}) from ${displayPath(spec.containerfile)} ...`);
+      const started = Date.now();
+      const failures: string[] = [];
+      try {
+        await buildImage({
+          ...spec,
+          labels: { ...packageLabels(provenance.get(build) ?? []), [BUILD_KEY_LABEL]: key },
+          onLine: (line) => {
+            const failure = BUILD_FAILURE.exec(line)?.[1];
+            if (failure !== undefined) failures.push(failure);
+            out.progress(`  [${build.image}] ${line}`);
+          },
+        });
+      } catch (err) {
+        if (failures.length === 0) throw err;
+        throw new Error(`building ${build.tag} failed:\n${failures.map((x) => `    ${x}`).join("\n")}\n(the build output above has the details)`);
+      }
+      out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
+    }),
+  );
+  // Both builds run to their end, so a failure of one never leaves the other half-done behind.
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+}
+
+/** `lookup`: lookupResources(env, opts) when the caller started it already. */
+export async function resourcesCommand(
+  env: Environment,
+  opts: ResourcesOptions = {},
+  out: Output = consoleOutput,
+  lookup: Promise<ResourcesLookup> = lookupResources(env, opts),
+): Promise<void> {
+  // Awaited below; until then a failure of it must not count as unhandled.
+  lookup.catch(() => undefined);
   const root = repoRoot();
   const builds = await planImageBuilds(env);
   const volumes = volumesOf(env, variables());
@@ -92,16 +204,12 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
   const toBuild = opts.build === false ? [] : builds;
   // Images first: on a machine without registry access this is what fails, and it should fail
   // before anything else is done, with what to do about it.
-  for (const build of toBuild) {
-    const base = build.buildArgs["BASE_IMAGE"];
-    if (base === undefined || base === "") continue;
-    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
-    if (how === "pulled") out.say(`pulled base image ${base}`);
-  }
-  if (env.ingress === "zenith" && opts.build !== false) {
-    const ref = zenithClientImage(variables());
-    const how = await ensureImage(ref, ZENITH_CLIENT_IMAGE_VARIABLE);
-    out.say(how === "pulled" ? `pulled ${ref}` : `image ${ref} present`);
+  const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent } = await lookup;
+  const baseIds = await ensureBases(toBuild, knownBaseIds, out);
+  const zenith = zenithImageOf(env, opts);
+  if (zenith !== undefined) {
+    const how = zenithPresent === true ? "present" : await ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE);
+    out.say(how === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
   }
 
   const provenance = new Map<ImageBuild, PackageProvenance[]>();
@@ -134,34 +242,10 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
     out.say(`${build.tag} will be built from: ${describeProvenance(packages) || "(no Python packages)"}`);
   }
 
-  for (const build of toBuild) {
-    const contextDir = join(root, build.contextDir);
-    out.progress(`building ${build.tag} (${build.target}) from ${displayPath(join(root, build.containerfile))} ...`);
-    const started = Date.now();
-    const failures: string[] = [];
-    try {
-      await buildImage({
-        containerfile: join(root, build.containerfile),
-        context: contextDir,
-        tag: build.tag,
-        target: build.target,
-        buildArgs: build.buildArgs,
-        labels: packageLabels(provenance.get(build) ?? []),
-        onLine: (line) => {
-          const failure = BUILD_FAILURE.exec(line)?.[1];
-          if (failure !== undefined) failures.push(failure);
-          out.progress(`  [${build.image}] ${line}`);
-        },
-      });
-    } catch (err) {
-      if (failures.length === 0) throw err;
-      throw new Error(`building ${build.tag} failed:\n${failures.map((f) => `    ${f}`).join("\n")}\n(the build output above has the details)`);
-    }
-    out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
-  }
+  await buildChanged(root, toBuild, baseIds, labels, provenance, out);
 
-  for (const v of volumes) {
-    if (await volumeExists(v.name)) {
+  for (const [i, v] of volumes.entries()) {
+    if (present[i]) {
       out.say(`kept existing volume ${v.name} (remove it with 'brics-env down ${env.name} --force' to start from the initial contents)`);
       continue;
     }
@@ -169,6 +253,8 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
     if (!existsSync(source)) throw new Error(`initial contents for volume ${v.name} not found at ${source}`);
     await volumeCreate(v.name, { "org.brics-env.environment": env.name });
     try {
+      // Loaded here: only a volume being filled needs the tar writer.
+      const { volumeTarStream } = await import("../effects/volumeArchive.js");
       await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }));
     } catch (err) {
       // A volume left empty would be "kept" by the next run; remove it so a retry fills it.

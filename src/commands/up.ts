@@ -1,26 +1,37 @@
 /**
  * `brics-env up`: everything from an empty deploy directory to a hub answering on its health
  * endpoint — init (when there is no ConfigMap), check, resources, manifest, kube play, wait.
- * A running pod is left alone; volumes are never recreated.
+ * A running pod is left alone; volumes are never recreated. The deploy directory is read and
+ * validated once (by check) and handed on.
  */
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
+import { imagesOf } from "../plan/images.js";
 import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
 import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
-import { readDeployConfigValues } from "../plan/validate.js";
+import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
-import { imagesOf } from "../plan/images.js";
-import { containerHealth, containerLogs, execInContainer, imageExists, kubePlay, podInspect, podRm } from "../effects/podman.js";
-import { setTimeout as sleep } from "node:timers/promises";
-import { checkDeployDir } from "./check.js";
+import {
+  containerHealth,
+  containerLogs,
+  execInContainer,
+  imageExists,
+  kubePlay,
+  podInspect,
+  podmanVersionInfo,
+  podRm,
+  secretLs,
+  type ContainerHealth,
+} from "../effects/podman.js";
+import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
-import { resourcesCommand } from "./resources.js";
+import { lookupResources, resourcesCommand } from "./resources.js";
 
 export interface UpOptions {
   readonly timeoutSeconds: number;
@@ -29,10 +40,15 @@ export interface UpOptions {
   readonly build?: boolean;
 }
 
+/** Between probes of the Slurm container (a `podman exec` each, so not as often as health polls). */
+const SLURM_PROBE_MS = 500;
+/** Once the hub answers, only Slurm is waited for. */
+const SLURM_PROBE_HURRIED_MS = 100;
+
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
-function proxyAddress(env: Environment, config: Record<string, string>, publish: readonly string[] | undefined) {
+function proxyAddress(env: Environment, config: ConfigValues, publish: readonly string[] | undefined) {
   const ports = publishedPorts(env, {
-    ...(config["hubConnectUrl"] !== undefined ? { hubConnectUrl: config["hubConnectUrl"] } : {}),
+    ...(config.hubConnectUrl !== undefined ? { hubConnectUrl: config.hubConnectUrl } : {}),
     ...(publish !== undefined ? { publish } : {}),
   });
   const proxy = ports.find((p) => p.containerPort === PROXY_PORT);
@@ -48,25 +64,36 @@ function joinBase(baseUrl: string | undefined, path: string): string {
 
 export async function upCommand(env: Environment, dir: string, opts: UpOptions, out: Output = consoleOutput): Promise<void> {
   const pod = podName(env.name);
+  // What podman holds is asked up front, side by side (each call costs a process start): its
+  // version (it decides how the manifest is played) and what resources decides on. Discarded
+  // when the pod turns out to be running.
+  podmanVersionInfo().catch(() => undefined);
+  const resources = lookupResources(env, { build: opts.build !== false });
+  const secrets = secretLs();
+  for (const p of [resources, secrets]) p.catch(() => undefined);
+  // The deploy directory is read meanwhile too, when there is one to read.
+  const configMapThere = existsSync(join(dir, DEPLOY_CONFIGMAP_FILE));
+  const inspected = configMapThere ? inspectDeployDir(env, dir) : undefined;
+  inspected?.catch(() => undefined);
   const existing = await podInspect(pod);
   if (existing !== undefined && existing.state === "Running") {
     out.say(`pod ${pod} is already running; nothing changed`);
     out.say(`  to apply changed configuration or images: brics-env down ${env.name} && brics-env up ${env.name}${dir === undefined ? "" : ` ${displayPath(dir)}`} (volumes are kept)`);
     return;
   }
-  if (!existsSync(join(dir, DEPLOY_CONFIGMAP_FILE))) {
+  if (!configMapThere) {
     out.say(`no ${DEPLOY_CONFIGMAP_FILE} in ${displayPath(dir)}: running init first`);
     await initCommand(env, dir, out);
   }
-  await checkDeployDir(env, dir, out);
-  await resourcesCommand(env, { build: opts.build !== false }, out);
+  const checked = await checkDeployDir(env, dir, out, inspected);
+  await resourcesCommand(env, { build: opts.build !== false }, out, resources);
   if (opts.build === false) {
-    for (const image of imagesOf(env)) {
-      const ref = imageRef(image, env.stage);
-      if (!(await imageExists(ref))) throw new Error(`image ${ref} does not exist; build it with: brics-env resources ${env.name}`);
-    }
+    const refs = imagesOf(env).map((image) => imageRef(image, env.stage));
+    const present = await Promise.all(refs.map((ref) => imageExists(ref)));
+    const missing = refs.find((_, i) => !present[i]);
+    if (missing !== undefined) throw new Error(`image ${missing} does not exist; build it with: brics-env resources ${env.name}`);
   }
-  const manifest = await manifestCommand(env, dir, opts.publish !== undefined ? { publish: opts.publish } : {}, out);
+  const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked }, out);
 
   if (existing !== undefined) {
     // A pod that exists but is not running (exited, degraded, created) would block kube play; its
@@ -75,42 +102,61 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await podRm(pod);
   }
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
-  const played = await kubePlay(manifest, { workDir: playWorkDir(dir), configmaps: [configMap], onLine: (l) => out.progress(`  ${l}`) }).catch(
-    (err: unknown) => {
-      // Runtime set-up failures look alike on every host that needs the containers.conf fix.
-      if (err instanceof CommandError && /rlimit|cgroup|crun|OCI permission denied/i.test(err.stderrTail)) {
-        throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the fix (the podman settings in podman/50-brics-env.conf)`);
-      }
-      throw err;
-    },
-  );
+  // The volumes as looked up at the start still hold unless resources had to create one.
+  const looked = await resources;
+  const known = looked.volumesPresent.every((p) => p) ? { volumes: looked.volumes, secrets: await secrets } : undefined;
+  const played = await kubePlay(manifest.file, {
+    objects: manifest.objects,
+    ...(known !== undefined ? { known } : {}),
+    workDir: playWorkDir(dir),
+    configmaps: [configMap],
+    onLine: (l) => out.progress(`  ${l}`),
+  }).catch((err: unknown) => {
+    // Runtime set-up failures look alike on every host that needs the containers.conf fix.
+    if (err instanceof CommandError && /rlimit|cgroup|crun|OCI permission denied/i.test(err.stderrTail)) {
+      throw new Error(`${err.message}\npodman cannot start containers here; 'brics-env doctor' explains the fix (the podman settings in podman/50-brics-env.conf)`);
+    }
+    throw err;
+  });
+  const playedAt = Date.now();
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
 
-  const config = readDeployConfigValues(await readFile(configMap, "utf8")) ?? {};
+  const config = checked.config;
   const address = proxyAddress(env, config, opts.publish);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
+  // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no
+  // time once the hub answers. It shares the deadline, with at least 10 s left after the hub.
+  const slurmWait = new SlurmWait(Date.now() + timeoutMs);
+  const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), slurmWait, out) : Promise.resolve(true);
+  // Containers are looked at once Slurm is ready or the hub answers, whichever comes first (by
+  // then a container in a restart loop shows), so mostly while the other is still starting.
+  let health: Promise<ContainerHealth[]> | undefined;
+  const lookAtContainers = () => {
+    health ??= containerHealth(containers);
+    health.catch(() => undefined);
+  };
+  if (env.slurm === "pod") void slurmReady.then(lookAtContainers);
 
   if (address === undefined) {
-    if (env.slurm === "pod") await requireSlurmReady(env, timeoutMs, out);
-    await reportUnhealthyContainers(containers, out);
+    await requireSlurmReady(env, slurmReady, out);
+    // Nothing here says the hub is up (its traffic comes through the tunnel): watch the containers
+    // for a few seconds after the play instead, stopping at the first sign of trouble.
+    await reportUnhealthyContainers(await watchContainers(containers, playedAt + ZENITH_WATCH_MS), out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
     return;
   }
-  const url = healthUrl(config["baseUrl"] ?? "/", address.port, address.host);
+  const url = healthUrl(config.baseUrl ?? "/", address.port, address.host);
   out.progress(`waiting up to ${opts.timeoutSeconds} s for ${url} ...`);
   const result = await waitForHealth(url, {
     timeoutMs,
     onProgress: (waited, last) => out.progress(`  still waiting (${Math.round(waited / 1000)} s, last: ${last})`),
-    abortCheck: async () => {
-      const state = await podInspect(pod);
-      if (state === undefined) return `pod ${pod} disappeared`;
-      return undefined;
-    },
+    abortCheck: async () => ((await podInspect(pod)) === undefined ? `pod ${pod} disappeared` : undefined),
   });
   if (!result.ok) {
+    slurmWait.stop();
     out.say(`the hub did not answer ${url} within ${opts.timeoutSeconds} s (${result.aborted ?? `last: ${result.last}`})`);
     const state = await podInspect(pod);
     for (const c of containers) {
@@ -121,12 +167,14 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     out.say(`the pod is left as it is for inspection; 'brics-env down ${env.name}' removes it`);
     throw new ReportedFailure("the hub did not become healthy");
   }
-  out.say(`hub healthy after ${Math.round(result.waitedMs / 1000)} s`);
-  if (env.slurm === "pod") await requireSlurmReady(env, Math.max(10_000, timeoutMs - result.waitedMs), out);
-  await reportUnhealthyContainers(containers, out);
-  out.say(`log in at http://${address.host}:${address.port}${joinBase(config["baseUrl"], "hub/login")}`);
+  out.say(`hub healthy after ${(result.waitedMs / 1000).toFixed(1)} s`);
+  lookAtContainers();
+  slurmWait.hurry(Date.now() + 10_000);
+  await requireSlurmReady(env, slurmReady, out);
+  await reportUnhealthyContainers(await health!, out);
+  out.say(`log in at http://${address.host}:${address.port}${joinBase(config.baseUrl, "hub/login")}`);
   if (env.auth === "dummy") {
-    const firstUser = (config["devUsers"] ?? "").trim().split(/\s+/)[0] ?? "";
+    const firstUser = (config.devUsers ?? "").trim().split(/\s+/)[0] ?? "";
     const user = firstUser.split(".")[0] ?? firstUser;
     out.say(`  user: ${user || "(first of devUsers)"} (the dummy authenticator logs everyone in as the first of devUsers)`);
     out.say(`  password: the value of dummyAuthPassword in ${displayPath(configMap)}`);
@@ -137,11 +185,10 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
 
 /**
  * A healthy hub does not mean a healthy pod: a Slurm container in a restart loop only shows when
- * a user spawns. Give the containers a moment, then name any that is not running or has restarted.
+ * a user spawns. Name any container that is not running or has restarted since the play.
  */
-async function reportUnhealthyContainers(containers: readonly string[], out: Output): Promise<void> {
-  await sleep(3000);
-  for (const c of await containerHealth(containers)) {
+async function reportUnhealthyContainers(states: readonly ContainerHealth[], out: Output): Promise<void> {
+  for (const c of states) {
     if (c.status === "running" && c.restarts === 0) continue;
     out.warn(`container ${c.name} is ${c.status}${c.restarts > 0 ? ` and has restarted ${c.restarts} time${c.restarts === 1 ? "" : "s"}` : ""}; its last log lines:`);
     const logs = await containerLogs(c.name, 15).catch((e: Error) => e.message);
@@ -149,29 +196,74 @@ async function reportUnhealthyContainers(containers: readonly string[], out: Out
   }
 }
 
+/** How long after the play a Zenith environment's containers are watched (nothing else says they are well). */
+const ZENITH_WATCH_MS = 3000;
+
+/** The containers' states, looked at every half second until `until` or until one is in trouble. */
+async function watchContainers(containers: readonly string[], until: number): Promise<ContainerHealth[]> {
+  for (;;) {
+    const states = await containerHealth(containers);
+    const trouble = states.length < containers.length || states.some((c) => c.status !== "running" || c.restarts > 0);
+    if (trouble || Date.now() >= until) return states;
+    await sleep(Math.min(500, Math.max(0, until - Date.now())));
+  }
+}
+
+/**
+ * The Slurm wait's deadline and pace, which the hub's wait steers: probe at leisure while the hub
+ * starts; once it answers, probe at once and keep at it (at least 10 s left); stop if it failed.
+ */
+class SlurmWait {
+  private wake: (() => void) | undefined;
+  private hurried = false;
+  constructor(public deadline: number) {}
+
+  hurry(atLeastUntil: number): void {
+    this.deadline = Math.max(this.deadline, atLeastUntil);
+    this.hurried = true;
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.deadline = 0;
+    this.wake?.();
+  }
+
+  pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.hurried ? SLURM_PROBE_HURRIED_MS : SLURM_PROBE_MS);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
 /**
  * A spawn goes hub -> ssh -> sudo -> sbatch, so the Slurm container is ready when its sshd accepts
  * connections and slurmctld answers; both are checked inside the container, where port 22 is.
  */
-async function waitForSlurm(container: string, timeoutMs: number, out: Output): Promise<boolean> {
+async function waitForSlurm(container: string, wait: SlurmWait, out: Output): Promise<boolean> {
   const probe = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22 && scontrol ping | grep -q 'is UP'"];
   const start = Date.now();
   let lastReport = start;
-  while (Date.now() - start < timeoutMs) {
+  while (Date.now() < wait.deadline) {
     const r = await execInContainer(container, probe, 15_000).catch(() => undefined);
     if (r?.exitCode === 0) return true;
     if (Date.now() - lastReport >= 5000) {
       out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
       lastReport = Date.now();
     }
-    await sleep(1000);
+    await wait.pause();
   }
   return false;
 }
 
-async function requireSlurmReady(env: Environment, timeoutMs: number, out: Output): Promise<void> {
+async function requireSlurmReady(env: Environment, ready: Promise<boolean>, out: Output): Promise<void> {
+  if (env.slurm !== "pod") return;
   const slurm = podmanContainerName(env.name, "slurm");
-  if (await waitForSlurm(slurm, timeoutMs, out)) {
+  if (await ready) {
     out.say(`Slurm ready (sshd listening, slurmctld up)`);
     return;
   }

@@ -12,12 +12,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./exec.js";
-import { podman, podmanAllowFailure } from "./podman.js";
+import { imageLabel, podman } from "./podman.js";
 import { repoRoot } from "../paths.js";
 import { BASE_IMAGE_VARIABLE } from "../plan/images.js";
 
-export const BOOTSTRAP_KEY_LABEL = "io.github.brics-env.bootstrap-key";
-export const DEFAULT_SOURCES_FILE = "/etc/apt/sources.list.d/debian.sources";
+const BOOTSTRAP_KEY_LABEL = "io.github.brics-env.bootstrap-key";
+const DEFAULT_SOURCES_FILE = "/etc/apt/sources.list.d/debian.sources";
 
 export type BaseKind = "jupyterhub" | "slurm";
 
@@ -102,12 +102,6 @@ export const BASES: readonly BaseSpec[] = [
   },
 ];
 
-export function getBase(kind: BaseKind): BaseSpec {
-  const spec = BASES.find((b) => b.kind === kind);
-  if (spec === undefined) throw new Error(`no bootstrap base '${kind}'`);
-  return spec;
-}
-
 /**
  * The first deb822 stanza of an apt sources file, with its suites replaced by `suite`: the
  * machine's own mirror (and signing key) serves the bootstrap, whatever Debian release the
@@ -174,13 +168,6 @@ export interface BootstrapResult {
   readonly seconds: number;
 }
 
-async function imageKey(image: string): Promise<string | undefined> {
-  const res = await podmanAllowFailure(["image", "inspect", "--format", `{{index .Labels "${BOOTSTRAP_KEY_LABEL}"}}`, image]);
-  if (res.exitCode !== 0) return undefined;
-  const key = res.stdout.trim();
-  return key === "" || key === "<no value>" ? undefined : key;
-}
-
 export async function bootstrapBase(spec: BaseSpec, opts: BootstrapOptions = {}): Promise<BootstrapResult> {
   const started = Date.now();
   const log = opts.log ?? (() => {});
@@ -191,7 +178,7 @@ export async function bootstrapBase(spec: BaseSpec, opts: BootstrapOptions = {})
   const key = bootstrapKey(spec, fileContents, sources);
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
 
-  if (!opts.force && (await imageKey(spec.image)) === key) {
+  if (!opts.force && (await imageLabel(spec.image, BOOTSTRAP_KEY_LABEL)) === key) {
     log(`${spec.image}: up to date (key ${key.slice(0, 12)})`);
     return { image: spec.image, key, cached: true, seconds: seconds() };
   }

@@ -5,6 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { deployFilesFor } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
 import { DEPLOY_CONFIGMAP_FILE } from "../plan/names.js";
+import { parsePrivateKey } from "../plan/sshFormats.js";
 import type { DeployDirInput } from "../plan/validate.js";
 import { derivePublicKey } from "./sshKeys.js";
 
@@ -21,25 +22,33 @@ async function readIfPresent(path: string): Promise<string | undefined> {
 
 /**
  * Everything validateDeployDir needs: the ConfigMap text, the other files the environment uses,
- * and, for each private key present, its public half as ssh-keygen derives it (a key ssh-keygen
- * cannot read is left out; validation reports it from the text).
+ * and, for each private key whose file does not carry its public half (PEM keys; OpenSSH keys do),
+ * that half as `ssh-keygen -y` derives it (a key ssh-keygen cannot read is left out; validation
+ * reports it from the text). Files are read concurrently.
  */
 export async function readDeployDir(env: Environment, dir: string): Promise<DeployDirInput> {
+  const wanted = deployFilesFor(env).filter((f) => f.kind !== "configmap" && f.kind !== "manifest");
+  const [configMapText, ...texts] = await Promise.all([
+    readIfPresent(join(dir, DEPLOY_CONFIGMAP_FILE)),
+    ...wanted.map((f) => readIfPresent(join(dir, f.name))),
+  ]);
   const files: Record<string, string | undefined> = {};
+  wanted.forEach((f, i) => (files[f.name] = texts[i]));
   const derivedPublicKeys: Record<string, string> = {};
-  for (const f of deployFilesFor(env)) {
-    if (f.kind === "configmap" || f.kind === "manifest") continue;
-    const path = join(dir, f.name);
-    files[f.name] = await readIfPresent(path);
-    if (f.kind === "ssh-private-key" && files[f.name] !== undefined) {
+  await Promise.all(
+    wanted.map(async (f) => {
+      const text = files[f.name];
+      if (f.kind !== "ssh-private-key" || text === undefined) return;
+      const parsed = parsePrivateKey(text);
+      if (!parsed.ok || parsed.value.publicKey !== undefined) return;
       try {
-        derivedPublicKeys[f.name] = await derivePublicKey(path);
+        derivedPublicKeys[f.name] = await derivePublicKey(join(dir, f.name));
       } catch {
         // unreadable or passphrase-protected: validation says so from the file's text
       }
-    }
-  }
-  return { dir, configMapText: await readIfPresent(join(dir, DEPLOY_CONFIGMAP_FILE)), files, derivedPublicKeys };
+    }),
+  );
+  return { dir, configMapText, files, derivedPublicKeys };
 }
 
 export class FileExistsError extends Error {

@@ -1,12 +1,13 @@
 /**
  * The one place that starts child processes. Always an argument array, never a shell, so values
- * from the deploy config can never be interpreted as shell syntax.
+ * from the deploy config can never be interpreted as shell syntax. Built on node:child_process
+ * alone: a process library cost more start-up time than all of brics-env's own modules.
  */
+import type { ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
-import { execa } from "execa";
 
 export interface RunOptions {
   /** Text or bytes written to the child's stdin. */
@@ -28,6 +29,8 @@ export interface RunResult {
 }
 
 const TAIL_LINES = 20;
+/** After a timeout's SIGTERM, how long a child gets before SIGKILL. */
+const KILL_GRACE_MS = 5000;
 
 /** A child process that could not start or exited non-zero; carries what a user needs to act. */
 export class CommandError extends Error {
@@ -48,7 +51,7 @@ export class CommandError extends Error {
   }
 }
 
-export function tailLines(text: string, n: number): string {
+function tailLines(text: string, n: number): string {
   const lines = text.replace(/\s+$/, "").split("\n");
   return lines.slice(-n).join("\n");
 }
@@ -65,46 +68,97 @@ export function formatCommand(command: readonly string[]): string {
   return command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
 
-/** Runs a command and returns its output whatever the exit code; rejects only if it cannot start. */
+/** Collects a child's output stream as text, handing each complete line to `onLine` as it arrives. */
+function collect(stream: Readable, onLine: ((line: string) => void) | undefined): { text: () => string; flush: () => void } {
+  const chunks: string[] = [];
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    chunks.push(chunk);
+    if (onLine === undefined) return;
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+  });
+  return {
+    text: () => chunks.join(""),
+    flush: () => {
+      if (onLine !== undefined && partial !== "") onLine(partial.endsWith("\r") ? partial.slice(0, -1) : partial);
+      partial = "";
+    },
+  };
+}
+
+/** Runs a command and returns its output whatever the exit code; rejects only if it cannot start or is killed. */
 export async function runAllowFailure(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const onLine = opts.onLine;
-  const lineHook = (stream: "stdout" | "stderr") =>
-    function* (line: unknown) {
-      onLine?.(String(line), stream);
-      yield line;
-    };
-  // execa accepts only streams backed by a file descriptor as stdin; pipe anything else by hand.
-  const stdin = opts.stdin !== undefined ? "pipe" : opts.input === undefined ? "ignore" : "pipe";
-  try {
-    const subprocess = execa(file, [...args], {
-      reject: false,
-      stripFinalNewline: false,
-      ...(opts.input === undefined ? { stdin } : { input: opts.input }),
-      stdout: onLine ? ["pipe", lineHook("stdout")] : "pipe",
-      stderr: onLine ? ["pipe", lineHook("stderr")] : "pipe",
-      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
-      ...(opts.env === undefined ? {} : { env: opts.env }),
-      ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs }),
+  // Loaded on first use: `check` and `manifest` usually start no process at all.
+  const { spawn } = await import("node:child_process");
+  const command = [file, ...args];
+  const stdinMode = opts.stdin !== undefined || opts.input !== undefined ? "pipe" : "ignore";
+  return new Promise<RunResult>((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, [...args], {
+        stdio: [stdinMode, "pipe", "pipe"],
+        ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+        ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
+      });
+    } catch (err) {
+      reject(new CommandError(command, undefined, "", "", (err as Error).message));
+      return;
+    }
+    const onLine = opts.onLine;
+    // Both are pipes (stdio above), so never null.
+    const out = collect(child.stdout!, onLine && ((l) => onLine(l, "stdout")));
+    const err = collect(child.stderr!, onLine && ((l) => onLine(l, "stderr")));
+
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGTERM");
+            killTimer = setTimeout(() => child.kill("SIGKILL"), KILL_GRACE_MS);
+            killTimer.unref();
+          }, opts.timeoutMs);
+
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      spawnError = e;
     });
-    if (opts.stdin !== undefined && subprocess.stdin !== null) {
-      const source = opts.stdin;
-      const sink = subprocess.stdin;
+    child.on("close", (code, signal) => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (killTimer !== undefined) clearTimeout(killTimer);
+      out.flush();
+      err.flush();
+      const stdout = out.text();
+      const stderr = err.text();
+      if (spawnError !== undefined) {
+        reject(new CommandError(command, undefined, stderr, stdout, spawnError.code === "ENOENT" ? "not found" : spawnError.message));
+      } else if (timedOut) {
+        reject(new CommandError(command, undefined, stderr, stdout, `timed out after ${opts.timeoutMs} ms`));
+      } else if (code === null) {
+        reject(new CommandError(command, undefined, stderr, stdout, `was killed by ${signal ?? "a signal"}`));
+      } else {
+        resolve({ stdout, stderr, exitCode: code });
+      }
+    });
+
+    const sink = child.stdin;
+    if (sink !== null) {
       // The child may exit before reading everything (e.g. on an error); its exit code tells that story.
       sink.on("error", () => undefined);
-      source.on("error", (err) => sink.destroy(err));
-      source.pipe(sink);
+      if (opts.stdin !== undefined) {
+        const source = opts.stdin;
+        source.on("error", (e) => sink.destroy(e));
+        source.pipe(sink);
+      } else {
+        sink.end(opts.input);
+      }
     }
-    const result = await subprocess;
-    const out = (v: unknown) => (Array.isArray(v) ? v.join("\n") : String(v ?? ""));
-    if (result.failed && result.exitCode === undefined) {
-      const why = result.timedOut ? `timed out after ${opts.timeoutMs} ms` : result.code === "ENOENT" ? "not found" : result.shortMessage;
-      throw new CommandError([file, ...args], undefined, out(result.stderr), out(result.stdout), why);
-    }
-    return { stdout: out(result.stdout), stderr: out(result.stderr), exitCode: result.exitCode ?? 1 };
-  } catch (err) {
-    if (err instanceof CommandError) throw err;
-    throw new CommandError([file, ...args], undefined, "", "", (err as Error).message);
-  }
+  });
 }
 
 /** Runs a command; a non-zero exit becomes a CommandError with the stderr tail. */

@@ -1,7 +1,7 @@
 /** Clones of the dev repositories that stage-dev images install from. */
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { CommandError, findExecutable, run, runAllowFailure } from "./exec.js";
 
 export interface CloneRequest {
@@ -53,10 +53,6 @@ export async function cloneUnlessPresent(req: CloneRequest): Promise<CloneOutcom
   return { kind: "cloned", dir: req.dir };
 }
 
-/** Whether a directory is a git work tree (for messages only). */
-export function isGitClone(dir: string): boolean {
-  return existsSync(join(dir, ".git"));
-}
 
 /**
  * Whether a clone's checkout is at `ref` (false also when the clone does not know `ref`): a kept

@@ -6,13 +6,20 @@ export function healthUrl(baseUrl: string, port = 8000, host = "127.0.0.1"): str
   return `http://${host}:${port}${base}hub/health`;
 }
 
+/** Between polls: short, so `up` returns as soon as the hub is ready (a refused connection costs next to nothing). */
+const HEALTH_POLL_MS = 50;
+
 export interface WaitOptions {
   readonly timeoutMs: number;
   readonly intervalMs?: number;
   /** Called about every few seconds with the time waited and the last answer. */
   readonly onProgress?: (waitedMs: number, last: string) => void;
-  /** Checked between polls; return a reason to give up early (e.g. a container exited). */
+  /**
+   * Checked every `abortCheckMs` (not between every poll: it may be a podman call, which costs
+   * more than a poll); return a reason to give up early (e.g. the pod is gone).
+   */
   readonly abortCheck?: () => Promise<string | undefined>;
+  readonly abortCheckMs?: number;
 }
 
 export type WaitResult = { ok: true; waitedMs: number } | { ok: false; waitedMs: number; last: string; aborted?: string };
@@ -20,9 +27,11 @@ export type WaitResult = { ok: true; waitedMs: number } | { ok: false; waitedMs:
 /** Polls `url` until it answers 200, the time is up, or abortCheck gives a reason. */
 export async function waitForHealth(url: string, opts: WaitOptions): Promise<WaitResult> {
   const start = Date.now();
-  const interval = opts.intervalMs ?? 1000;
+  const interval = opts.intervalMs ?? HEALTH_POLL_MS;
+  const abortEvery = opts.abortCheckMs ?? 5000;
   let last = "no answer yet";
   let lastReport = 0;
+  let lastAbortCheck = 0;
   for (;;) {
     const waited = Date.now() - start;
     try {
@@ -36,7 +45,8 @@ export async function waitForHealth(url: string, opts: WaitOptions): Promise<Wai
     }
     const now = Date.now() - start;
     if (now >= opts.timeoutMs) return { ok: false, waitedMs: now, last };
-    if (opts.abortCheck !== undefined) {
+    if (opts.abortCheck !== undefined && now - lastAbortCheck >= abortEvery) {
+      lastAbortCheck = now;
       const reason = await opts.abortCheck();
       if (reason !== undefined) return { ok: false, waitedMs: now, last, aborted: reason };
     }

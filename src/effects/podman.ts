@@ -1,19 +1,20 @@
 /**
  * The podman CLI. There is no maintained Node client for podman's libpod API (kube play is not in
  * the Docker-compatible API), so everything goes through the command line. Version differences are
- * decided in podmanQuirks.ts and acted on only here.
+ * decided in plan/podmanQuirks.ts and acted on only here.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
+import { renderManifest, type ManifestObject } from "../plan/manifest.js";
+import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
 import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
-import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "./podmanQuirks.js";
 
-export type { PodmanVersion, Quirks } from "./podmanQuirks.js";
+export type { PodmanVersion, Quirks } from "../plan/podmanQuirks.js";
 
-export class PodmanNotFoundError extends Error {
+class PodmanNotFoundError extends Error {
   constructor() {
     super(
       "podman not found on PATH. Install podman (Debian/Ubuntu: apt-get install podman; macOS: brew install podman, " +
@@ -52,47 +53,114 @@ async function exitsZero(args: readonly string[]): Promise<boolean> {
 
 // --- version, host ----------------------------------------------------------------------------
 
-export interface PodmanInfo {
+/** What decides how brics-env plays a manifest: podman's version and whether it is a remote client. */
+export interface PodmanVersionInfo {
   readonly version: PodmanVersion;
   readonly quirks: Quirks;
   /** The client talks to a podman service elsewhere (macOS/Windows podman machine). */
   readonly remote: boolean;
+}
+
+export interface PodmanInfo extends PodmanVersionInfo {
   readonly ociRuntime: string | undefined;
   readonly rootless: boolean;
 }
 
-let cachedInfo: PodmanInfo | undefined;
+/** A promise asked for once per process; a failure is not kept, so the next caller sees it itself. */
+function once<T>(ask: () => Promise<T>): () => Promise<T> {
+  let cached: Promise<T> | undefined;
+  return () => {
+    if (cached === undefined) {
+      const asked = ask();
+      cached = asked;
+      asked.catch(() => {
+        if (cached === asked) cached = undefined;
+      });
+    }
+    return cached;
+  };
+}
 
-export async function podmanVersion(): Promise<PodmanVersion> {
+/**
+ * From `podman version` alone (tens of milliseconds; `podman info` takes a quarter of a second):
+ * a remote client reports the server's version beside its own, a local one its own only.
+ */
+export const podmanVersionInfo = once(async (): Promise<PodmanVersionInfo> => {
   const { stdout } = await podman(["version", "--format", "json"]);
   const parsed = JSON.parse(stdout) as { Client?: { Version?: string }; Server?: { Version?: string } };
   // The server's version decides what kube play does; the client's only matters when there is no server.
   const raw = parsed.Server?.Version ?? parsed.Client?.Version;
   if (raw === undefined) throw new Error(`podman version printed no version: ${stdout.slice(0, 200)}`);
-  return parseVersion(raw);
-}
+  const version = parseVersion(raw);
+  return { version, quirks: quirksFor(version), remote: parsed.Server !== undefined };
+});
 
-export async function podmanInfo(): Promise<PodmanInfo> {
-  if (cachedInfo !== undefined) return cachedInfo;
-  const version = await podmanVersion();
-  const { stdout } = await podman(["info", "--format", "json"]);
+/** Everything doctor shows; also how a remote client reaches its machine's storage. */
+export const podmanInfo = once(async (): Promise<PodmanInfo> => {
+  const [versionInfo, { stdout }] = await Promise.all([podmanVersionInfo(), podman(["info", "--format", "json"])]);
   const info = JSON.parse(stdout) as {
     host?: { serviceIsRemote?: boolean; ociRuntime?: { name?: string }; security?: { rootless?: boolean } };
   };
-  cachedInfo = {
-    version,
-    quirks: quirksFor(version),
+  return {
+    ...versionInfo,
     remote: info.host?.serviceIsRemote === true,
     ociRuntime: info.host?.ociRuntime?.name,
     rootless: info.host?.security?.rootless === true,
   };
-  return cachedInfo;
-}
+});
 
 // --- images -----------------------------------------------------------------------------------
 
 export async function imageExists(ref: string): Promise<boolean> {
   return exitsZero(["image", "exists", ref]);
+}
+
+export interface ImageFacts {
+  readonly id: string;
+  /** The value of the label asked for, when the image has it. */
+  readonly label: string | undefined;
+}
+
+/**
+ * Id and one label of each image, in one podman call when all are there (podman stops printing
+ * at a missing one, so then each is asked on its own); missing images are left out.
+ */
+export async function imagesFacts(refs: readonly string[], label: string): Promise<Map<string, ImageFacts>> {
+  const facts = new Map<string, ImageFacts>();
+  const unique = [...new Set(refs)];
+  if (unique.length === 0) return facts;
+  const format = `{{.Id}}\t{{index .Labels "${label}"}}`;
+  const parse = (line: string): ImageFacts => {
+    const [id = "", value = ""] = line.split("\t");
+    return { id: id.trim(), label: value.trim() === "" || value.trim() === "<no value>" ? undefined : value.trim() };
+  };
+  const all = await podmanAllowFailure(["image", "inspect", "--format", format, ...unique]);
+  const lines = all.stdout.split("\n").filter((l) => l.trim() !== "");
+  if (all.exitCode === 0 && lines.length === unique.length) {
+    unique.forEach((ref, i) => facts.set(ref, parse(lines[i]!)));
+    return facts;
+  }
+  await Promise.all(
+    unique.map(async (ref) => {
+      const one = await podmanAllowFailure(["image", "inspect", "--format", format, ref]);
+      if (one.exitCode === 0) facts.set(ref, parse(one.stdout.trim()));
+    }),
+  );
+  return facts;
+}
+
+/** The image's id, or undefined when there is no such image. */
+export async function imageId(ref: string): Promise<string | undefined> {
+  const r = await podmanAllowFailure(["image", "inspect", "--format", "{{.Id}}", ref]);
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** A label's value on an image, or undefined when the image or the label is not there. */
+export async function imageLabel(ref: string, label: string): Promise<string | undefined> {
+  const r = await podmanAllowFailure(["image", "inspect", "--format", `{{index .Labels "${label}"}}`, ref]);
+  if (r.exitCode !== 0) return undefined;
+  const value = r.stdout.trim();
+  return value === "" || value === "<no value>" ? undefined : value;
 }
 
 /** An image's labels, or undefined when there is no such image. */
@@ -163,9 +231,18 @@ export async function volumeCreate(name: string, labels: Readonly<Record<string,
   await podman([...args, name]);
 }
 
-export async function volumeMountpoint(name: string): Promise<string | undefined> {
-  const r = await podmanAllowFailure(["volume", "inspect", "--format", "{{.Mountpoint}}", name]);
-  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+/** Every volume podman has, with where it is on the podman host, in one call. */
+export async function volumeMountpoints(): Promise<Map<string, string>> {
+  const { stdout } = await podman(["volume", "ls", "--format", "{{.Name}}\t{{.Mountpoint}}"]);
+  return new Map(
+    stdout
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => {
+        const [name = "", mountpoint = ""] = l.split("\t");
+        return [name.trim(), mountpoint.trim()] as const;
+      }),
+  );
 }
 
 /**
@@ -173,8 +250,9 @@ export async function volumeMountpoint(name: string): Promise<string | undefined
  * the archive is piped into `podman volume import` run inside the podman machine VM.
  */
 export async function volumeImport(name: string, tar: Readable): Promise<void> {
-  const info = await podmanInfo();
-  if (info.remote && !info.quirks.remoteVolumeImport) {
+  const { remote, quirks } = await podmanVersionInfo();
+  if (remote && !quirks.remoteVolumeImport) {
+    const info = await podmanInfo();
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new Error(`volume name ${JSON.stringify(name)} cannot be passed through podman machine ssh`);
     // `podman machine ssh` logs in as the VM's user; a rootful machine keeps its volumes in root's storage.
     const cmd = `${info.rootless ? "" : "sudo "}podman volume import ${name} -`;
@@ -182,11 +260,6 @@ export async function volumeImport(name: string, tar: Readable): Promise<void> {
     return;
   }
   await podman(["volume", "import", name, "-"], { stdin: tar });
-}
-
-/** The volume's contents as a tar (for tests and debugging). */
-export async function volumeExport(name: string, outFile: string): Promise<void> {
-  await podman(["volume", "export", "--output", outFile, name]);
 }
 
 export async function volumeRm(name: string, force = false): Promise<boolean> {
@@ -205,12 +278,6 @@ export async function volumeLs(): Promise<string[]> {
 export async function secretLs(): Promise<string[]> {
   const { stdout } = await podman(["secret", "ls", "--format", "{{.Name}}"]);
   return stdout.split("\n").filter((l) => l.trim() !== "");
-}
-
-export async function secretRm(name: string): Promise<boolean> {
-  if (!(await secretLs()).includes(name)) return false;
-  await podman(["secret", "rm", name]);
-  return true;
 }
 
 // --- pods, containers -------------------------------------------------------------------------
@@ -287,14 +354,15 @@ export interface ContainerHealth {
 
 /** State and restart count of each named container (absent ones are left out). */
 export async function containerHealth(names: readonly string[]): Promise<ContainerHealth[]> {
-  const out: ContainerHealth[] = [];
-  for (const name of names) {
-    const r = await podmanAllowFailure(["container", "inspect", "--format", "{{.State.Status}}|{{.RestartCount}}", name]);
-    if (r.exitCode !== 0) continue;
+  const answers = await Promise.all(
+    names.map((name) => podmanAllowFailure(["container", "inspect", "--format", "{{.State.Status}}|{{.RestartCount}}", name])),
+  );
+  return names.flatMap((name, i) => {
+    const r = answers[i]!;
+    if (r.exitCode !== 0) return [];
     const [status, restarts] = r.stdout.trim().split("|");
-    out.push({ name, status: status ?? "unknown", restarts: Number(restarts ?? 0) || 0 });
-  }
-  return out;
+    return [{ name, status: status ?? "unknown", restarts: Number(restarts ?? 0) || 0 }];
+  });
 }
 
 /** Runs a command in a running container; the result whatever the exit code. */
@@ -327,6 +395,13 @@ export interface PlayOptions {
   readonly workDir: string;
   readonly configmaps?: readonly string[];
   readonly onLine?: (line: string) => void;
+  /** The objects the manifest file holds, when the caller has them (it is then not read again). */
+  readonly objects?: readonly ManifestObject[];
+  /**
+   * What podman holds, when the caller asked already and nothing has changed since:
+   * volumeMountpoints() and secretLs(). Asked here otherwise.
+   */
+  readonly known?: { readonly volumes: ReadonlyMap<string, string>; readonly secrets: readonly string[] };
 }
 
 export interface PlayResult {
@@ -335,33 +410,37 @@ export interface PlayResult {
   readonly notes: string[];
 }
 
+/** The objects of a manifest file that brics-env wrote (combined.yaml: Secrets and a Pod). */
+async function readManifestObjects(file: string): Promise<ManifestObject[]> {
+  return parseAllDocuments(await readFile(file, "utf8")).map((d) => d.toJS() as ManifestObject);
+}
+
 /**
- * `podman kube play`, with the manifest adapted to this podman's bugs (see podmanQuirks.ts).
+ * `podman kube play`, with the manifest adapted to this podman's bugs (see plan/podmanQuirks.ts).
  * Stale Secrets from an earlier play are removed first: their content comes from the deploy
  * directory and is recreated by the play, so nothing is lost.
  */
 export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
-  const info = await podmanInfo();
+  const [info, objects, volumes, secrets] = await Promise.all([
+    podmanVersionInfo(),
+    opts.objects ?? readManifestObjects(manifestFile),
+    opts.known?.volumes ?? volumeMountpoints(),
+    opts.known?.secrets ?? secretLs(),
+  ]);
   const notes: string[] = [];
-  const text = await readFile(manifestFile, "utf8");
-  const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
-  const secretNames = docs
-    .filter((d): d is { kind: string; metadata: { name: string } } => (d as { kind?: string })?.kind === "Secret")
-    .map((d) => d.metadata.name);
-  await removeSecrets(secretNames);
+  await removeSecrets(
+    objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name),
+    { secrets, volumes: [...volumes.keys()] },
+  );
 
   let playedFile = manifestFile;
   if (needsAdaptation(info.quirks)) {
-    const mountpoints = new Map<string, string | undefined>();
-    for (const d of docs) {
-      for (const claim of claimNames(d)) mountpoints.set(claim, await volumeMountpoint(claim));
-    }
     const secretDir = join(opts.workDir, "secrets");
     await rm(secretDir, { recursive: true, force: true });
-    const adapted = adaptManifest(docs, {
+    const adapted = adaptManifest(objects, {
       quirks: info.quirks,
       secretDir,
-      volumeMountpoint: (n) => mountpoints.get(n),
+      volumeMountpoint: (n) => volumes.get(n),
       // Remotely the path cannot be checked; volumes made by `resources` hold every mounted path.
       pathExists: (p) => info.remote || existsSync(p),
     });
@@ -375,7 +454,7 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
     for (const f of adapted.files) await chmod(dirname(f.path), 0o755);
     await chmod(secretDir, 0o711).catch(() => undefined);
     playedFile = join(opts.workDir, "play.yaml");
-    await writeFile(playedFile, adapted.docs.map((d) => stringify(d)).join("---\n"), { mode: 0o600 });
+    await writeFile(playedFile, renderManifest(adapted.objects), { mode: 0o600 });
     notes.push(
       `podman ${info.version.raw}: playing ${playedFile}, a copy of ${manifestFile} adapted to this podman ` +
         `(Secrets mounted from ${secretDir}, subPath mounts as hostPath)`,
@@ -388,24 +467,15 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
   return { playedFile, notes };
 }
 
-function claimNames(doc: unknown): string[] {
-  const d = doc as { kind?: string; metadata?: { name?: string }; spec?: { volumes?: Array<{ persistentVolumeClaim?: { claimName?: string } }> } };
-  if (d?.kind === "PersistentVolumeClaim" && d.metadata?.name !== undefined) return [d.metadata.name];
-  if (d?.kind !== "Pod") return [];
-  return (d.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim?.claimName === undefined ? [] : [v.persistentVolumeClaim.claimName]));
-}
-
-async function removeSecrets(names: readonly string[]): Promise<string[]> {
-  const existing = new Set(await secretLs());
-  const removed: string[] = [];
-  for (const n of names) {
-    if (existing.has(n)) {
-      await podman(["secret", "rm", n]);
-      removed.push(n);
-    }
-    // kube play backs each Secret with a volume of the same name; a stale one would keep old keys.
-    if (await volumeExists(n)) await volumeRm(n, true);
-  }
+/** Removes the named Secrets and their same-named volumes; `existing`: what podman has, when known. */
+async function removeSecrets(names: readonly string[], existing?: { secrets: readonly string[]; volumes: readonly string[] }): Promise<string[]> {
+  if (names.length === 0) return [];
+  const [secrets, volumes] = existing !== undefined ? [existing.secrets, existing.volumes] : await Promise.all([secretLs(), volumeLs()]);
+  const removed = names.filter((n) => secrets.includes(n));
+  if (removed.length > 0) await podman(["secret", "rm", ...removed]);
+  // kube play backs each Secret with a volume of the same name; a stale one would keep old keys.
+  const stale = names.filter((n) => volumes.includes(n));
+  if (stale.length > 0) await podman(["volume", "rm", "--force", ...stale]);
   return removed;
 }
 
@@ -424,6 +494,8 @@ export interface DownResult {
   readonly removedVolumes: string[];
   readonly removedSecrets: string[];
   readonly keptVolumes: string[];
+  /** How long podman itself took to remove the pod (its containers are stopped first), in ms. */
+  readonly podRemoveMs: number;
 }
 
 /**
@@ -432,24 +504,17 @@ export interface DownResult {
  * with force (on podman >= 4.5 kube down would drop Secrets anyway; here behaviour is the same everywhere).
  */
 export async function kubeDown(opts: DownOptions): Promise<DownResult> {
-  const podRemoved = await podRm(opts.podName);
+  const podRemoved = await podExists(opts.podName);
+  const started = Date.now();
+  if (podRemoved) await podman(["pod", "rm", "--force", opts.podName]);
+  const podRemoveMs = Date.now() - started;
   const removedSecrets = opts.force ? await removeSecrets(opts.secrets) : [];
-  const removedVolumes: string[] = [];
-  const keptVolumes: string[] = [];
-  for (const v of opts.volumes) {
-    if (!(await volumeExists(v))) continue;
-    if (opts.force) {
-      await volumeRm(v, true);
-      removedVolumes.push(v);
-    } else {
-      keptVolumes.push(v);
-    }
-  }
+  // Listed after the Secrets went: their same-named volumes are gone with them.
+  const existing = new Set(await volumeLs());
+  const present = opts.volumes.filter((v) => existing.has(v));
+  const removedVolumes = opts.force ? present : [];
+  if (removedVolumes.length > 0) await podman(["volume", "rm", "--force", ...removedVolumes]);
   if (opts.workDir !== undefined) await rm(join(opts.workDir, "secrets"), { recursive: true, force: true });
-  return { podRemoved, removedVolumes, removedSecrets, keptVolumes };
+  return { podRemoved, removedVolumes, removedSecrets, keptVolumes: opts.force ? [] : present, podRemoveMs };
 }
 
-/** Runs a throwaway container; used by doctor and tests. */
-export async function runContainer(image: string, command: readonly string[], extra: readonly string[] = []) {
-  return podman(["run", "--rm", ...extra, image, ...command], { timeoutMs: 120_000 });
-}

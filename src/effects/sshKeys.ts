@@ -27,17 +27,25 @@ export type KeyPairOutcome = { kind: "generated" | "kept"; privateFile: string; 
 
 /**
  * Makes a passwordless ed25519 pair at `privateFile` / `privateFile.pub` unless one is there.
- * An existing pair is kept after checking that its halves match; half a pair is an error, never
- * silently replaced, because the other half may already be authorised somewhere.
+ * An existing pair is kept after checking that its halves match (unless the caller says it has:
+ * `halvesChecked`, as `manifest` does after validation); half a pair is an error, never silently
+ * replaced, because the other half may already be authorised somewhere.
  */
-export async function ensureKeyPair(privateFile: string, publicFile: string, comment: string): Promise<KeyPairOutcome> {
+export async function ensureKeyPair(
+  privateFile: string,
+  publicFile: string,
+  comment: string,
+  opts: { halvesChecked?: boolean } = {},
+): Promise<KeyPairOutcome> {
   const havePriv = existsSync(privateFile);
   const havePub = existsSync(publicFile);
   if (havePriv && havePub) {
-    const derived = await derivePublicKey(privateFile);
-    const written = await readFile(publicFile, "utf8");
-    if (keyFields(derived) !== keyFields(written)) {
-      throw new Error(`${publicFile} is not the public half of ${privateFile}; remove both to generate a new pair, or restore the matching file`);
+    if (opts.halvesChecked !== true) {
+      const derived = await derivePublicKey(privateFile);
+      const written = await readFile(publicFile, "utf8");
+      if (keyFields(derived) !== keyFields(written)) {
+        throw new Error(`${publicFile} is not the public half of ${privateFile}; remove both to generate a new pair, or restore the matching file`);
+      }
     }
     const mode = (await stat(privateFile)).mode & 0o777;
     if ((mode & 0o077) !== 0) await chmod(privateFile, 0o600);

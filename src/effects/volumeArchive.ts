@@ -58,10 +58,3 @@ function setOwner(entry: WriteEntry, owner: Owner): void {
     },
   });
 }
-
-/** Collects the stream into one buffer (small trees only; used by tests and remote import). */
-export async function streamToBuffer(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
-  return Buffer.concat(chunks);
-}

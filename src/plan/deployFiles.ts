@@ -186,11 +186,6 @@ export function deployFilesFor(env: Environment): DeployFile[] {
   return files;
 }
 
-/** Files the user must provide before `manifest` can run (the ConfigMap included). */
-export function userProvidedFiles(env: Environment): DeployFile[] {
-  return deployFilesFor(env).filter((f) => f.source === "user" || f.source === "init");
-}
-
 /** Key pairs `manifest` generates when missing, as [private, public] file names. */
 export function generatedKeyPairs(env: Environment): Array<{ private: DeployFileName; public: DeployFileName }> {
   return deployFilesFor(env)

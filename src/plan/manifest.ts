@@ -83,6 +83,8 @@ export interface Volume {
   name: string;
   persistentVolumeClaim?: { claimName: string };
   secret?: { secretName: string; defaultMode?: number; optional?: boolean };
+  /** Only in the copy adapted for old podman (podmanQuirks.ts), never in combined.yaml. */
+  hostPath?: { path: string; type?: "Directory" | "File" | "DirectoryOrCreate" };
 }
 
 export type RestartPolicy = "Always" | "OnFailure" | "Never";
@@ -394,7 +396,7 @@ export interface PodmanObjects {
   readonly secrets: string[];
 }
 
-export function secretKindsOf(env: Environment): SecretKind[] {
+function secretKindsOf(env: Environment): SecretKind[] {
   const kinds: SecretKind[] = ["ssh-client-key", env.slurm === "pod" ? "ssh-host-key" : "ssh-known-hosts"];
   if (env.ingress === "zenith") kinds.push("ssh-zenith-client-key", "zenith-client-config");
   return kinds;

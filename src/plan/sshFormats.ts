@@ -3,7 +3,7 @@
  * keys and known_hosts files. Enough to tell a user, before anything runs, that a file is not
  * what ssh will expect; ssh itself stays the judge at run time.
  */
-import { createHmac } from "node:crypto";
+import { createRequire } from "node:module";
 
 export const PUBLIC_KEY_TYPES = [
   "ssh-ed25519",
@@ -47,7 +47,7 @@ function blobProblem(type: string, blob: string): string | undefined {
 }
 
 /** Parses the fields `<type> <base64> [comment]` of a public key. */
-export function parsePublicKeyFields(fields: string[]): Parsed<PublicKey> {
+function parsePublicKeyFields(fields: string[]): Parsed<PublicKey> {
   const [type, blob, ...rest] = fields;
   if (type === undefined || blob === undefined) return { ok: false, reason: "expected '<key type> <base64 key> [comment]'" };
   if (!(PUBLIC_KEY_TYPES as readonly string[]).includes(type)) {
@@ -187,12 +187,14 @@ function hashedMatch(pattern: string, name: string): boolean {
   // "|1|salt|hash" splits into ["", "1", salt, hash].
   if (parts.length !== 4 || parts[1] !== "1") return false;
   const salt = Buffer.from(parts[2]!, "base64");
+  // Loaded on first use: only hashed entries need it, and every `check` would pay for it.
+  const { createHmac } = createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto");
   const digest = createHmac("sha1", salt).update(name).digest("base64");
   return digest === parts[3];
 }
 
 /** The name ssh looks up for a host and port: the bare host for port 22, `[host]:port` otherwise. */
-export function knownHostsName(host: string, port = 22): string {
+function knownHostsName(host: string, port = 22): string {
   const lower = host.toLowerCase();
   return port === 22 ? lower : `[${lower}]:${port}`;
 }
@@ -225,10 +227,4 @@ export function bracketedPortsFor(patterns: string, host: string): number[] {
     if (m !== null && m[1]!.toLowerCase() === lower) ports.push(Number(m[2]));
   }
   return ports;
-}
-
-/** Builds a hashed host pattern (as `ssh-keygen -H` does), for tests and documentation. */
-export function hashHostName(name: string, salt: Buffer): string {
-  const digest = createHmac("sha1", salt).update(name).digest("base64");
-  return `|1|${salt.toString("base64")}|${digest}`;
 }

@@ -2,12 +2,12 @@
  * Validation of a deploy directory's contents, as plain data read by the caller. Returns every
  * problem at once, each naming the file, the key, what is wrong and what is expected.
  */
-import { isIP } from "node:net";
 import { posix } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair } from "yaml";
 import {
   checkValue,
   IN_POD_SLURM_VALUES,
+  ipVersion,
   isDeployConfigKey,
   isDnsHostName,
   KEY_SPECS,
@@ -61,14 +61,20 @@ export function formatProblem(p: Problem): string {
   return `${p.severity}: ${where}:${key} ${p.message}${expected}`;
 }
 
-export function validateDeployDir(env: Environment, input: DeployDirInput): Problem[] {
+export interface DeployDirReport {
+  readonly problems: Problem[];
+  /** The ConfigMap's values that the environment uses and that passed their checks. */
+  readonly config: ConfigValues;
+}
+
+export function validateDeployDir(env: Environment, input: DeployDirInput): DeployDirReport {
   const problems: Problem[] = [];
   const config = validateConfigMap(env, input.dir, input.configMapText, problems);
   for (const file of deployFilesFor(env)) {
     if (file.kind === "configmap" || file.kind === "manifest") continue;
     validateFile(file, input, config, problems);
   }
-  return problems;
+  return { problems, config: config ?? {} };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -78,26 +84,6 @@ export function validateDeployDir(env: Environment, input: DeployDirInput): Prob
 export type ConfigValues = Partial<Record<DeployConfigKey, string>>;
 
 const CONFIGMAP_TOP_LEVEL = new Set(["apiVersion", "kind", "metadata", "data", "immutable"]);
-
-/**
- * Parses a deploy ConfigMap as podman will (YAML 1.1, so an unquoted `yes` is a boolean). Returns
- * its data as strings, or undefined when the text is not a single ConfigMap document.
- * For callers that only need the values (e.g. `manifest` deriving ports); run
- * validateDeployDir first to report problems.
- */
-export function readDeployConfigValues(text: string): Record<string, string> | undefined {
-  const docs = parseAllDocuments(text, { version: "1.1" });
-  if (!Array.isArray(docs)) return undefined;
-  const nonEmpty = docs.filter((d) => d.contents !== null);
-  if (nonEmpty.length !== 1 || nonEmpty[0]!.errors.length > 0) return undefined;
-  const data = nonEmpty[0]!.toJS()?.data;
-  if (data === null || typeof data !== "object") return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
-    if (typeof v === "string") out[k] = v;
-  }
-  return out;
-}
 
 function validateConfigMap(
   env: Environment,
@@ -488,7 +474,7 @@ function checkZenithConfig(text: string, push: Push): void {
       push("error", "must be a non-empty string", extra);
       continue;
     }
-    if (name === "serverAddress" && isIP(value) === 0 && !isDnsHostName(value)) {
+    if (name === "serverAddress" && ipVersion(value) === 0 && !isDnsHostName(value)) {
       push("error", `${JSON.stringify(value)} is not a host name or IP address`, { ...extra, expected: "the Zenith server's SSHD host, e.g. zenith-sshd.example.org" });
     }
     if (name === "authOidcIssuer") {

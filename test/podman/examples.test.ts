@@ -8,10 +8,9 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, parseDocument } from "yaml";
 import { run, runAllowFailure } from "../../src/effects/exec.js";
 import { ENVIRONMENTS, type Environment } from "../../src/plan/environments.js";
-import { readDeployConfigValues } from "../../src/plan/validate.js";
 import { repoRoot } from "../../src/paths.js";
 
 const root = repoRoot();
@@ -28,7 +27,7 @@ async function keygen(file: string, comment: string): Promise<void> {
 
 /** The files a user adds for `env`, made the way the spec and `init` describe. */
 async function addUserFiles(env: Environment, dir: string): Promise<void> {
-  const config = readDeployConfigValues(await readFile(join(dir, "deploy-configmap.yaml"), "utf8")) ?? {};
+  const config = (parseDocument(await readFile(join(dir, "deploy-configmap.yaml"), "utf8")).toJS() as { data: Record<string, string> }).data;
   if (env.slurm === "external") {
     await keygen(join(dir, "ssh_client_key"), "JupyterHub-Slurm client key");
     // On the Slurm host: `printf "%s " <sshHostname>` followed by its ed25519 host public key.

@@ -19,7 +19,6 @@ import {
   podman,
   podmanInfo,
   secretLs,
-  secretRm,
   volumeCreate,
   volumeExists,
   volumeImport,
@@ -135,15 +134,14 @@ describe("kube play and down", { skip: busyboxMissingReason() }, () => {
     assert.equal(await volumeExists(volume), true);
   });
 
-  test("secretLs/secretRm see and remove a Secret by name", async () => {
+  test("secretLs sees a Secret by name", async () => {
     const name = `${id}-plain`;
     // podman wants a real pipe or a file for the value; Node's stdio pipes are sockets.
     const valueFile = join(work, "secret-value");
     await writeFile(valueFile, "value");
     await podman(["secret", "create", name, valueFile]);
     assert.ok((await secretLs()).includes(name));
-    assert.equal(await secretRm(name), true);
-    assert.equal(await secretRm(name), false);
+    await podman(["secret", "rm", name]);
     assert.ok(!(await secretLs()).includes(name));
   });
 

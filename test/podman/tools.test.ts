@@ -7,8 +7,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { writeFileAtomic, FileExistsError } from "../../src/effects/deployDir.js";
-import { run } from "../../src/effects/exec.js";
+import { readDeployDir, writeFileAtomic, FileExistsError } from "../../src/effects/deployDir.js";
+import { findExecutable, run } from "../../src/effects/exec.js";
+import { getEnvironment } from "../../src/plan/environments.js";
+import { KEY_RSA_PEM } from "../unit/fixtureKeys.js";
 import { cloneUnlessPresent } from "../../src/effects/git.js";
 import { healthUrl, waitForHealth } from "../../src/effects/hubHealth.js";
 import { buildImage, ensureImage, imageExists } from "../../src/effects/podman.js";
@@ -46,6 +48,38 @@ describe("ssh key pairs", () => {
     await assert.rejects(ensureKeyPair(a, `${a}.pub`, "a"), /is not the public half/);
     await rm(`${b}.pub`);
     await assert.rejects(ensureKeyPair(b, `${b}.pub`, "b"), /exists but .* does not/);
+  });
+});
+
+describe("reading a deploy directory", () => {
+  test("runs ssh-keygen only for private keys that do not carry their public half (PEM)", async () => {
+    const real = await findExecutable("ssh-keygen");
+    assert.ok(real, "ssh-keygen on PATH");
+    // A wrapper that notes each call and hands it to the real ssh-keygen.
+    const bin = join(dir, "bin");
+    const calls = join(dir, "ssh-keygen-calls");
+    await mkdir(bin);
+    await writeFile(join(bin, "ssh-keygen"), `#!/bin/sh\necho "$*" >> ${calls}\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const savedPath = process.env["PATH"];
+    process.env["PATH"] = `${bin}:${savedPath ?? ""}`;
+    try {
+      const deploy = join(dir, "deploy-extslurm");
+      await mkdir(deploy);
+      const key = join(deploy, "ssh_client_key");
+      await ensureKeyPair(key, `${key}.pub`, "openssh key");
+      await rm(calls, { force: true });
+      const env = getEnvironment("dev_dummyauth_extslurm");
+      const openssh = await readDeployDir(env, deploy);
+      assert.equal(existsSync(calls), false, "no ssh-keygen run for an OpenSSH key");
+      assert.deepEqual(openssh.derivedPublicKeys, {});
+
+      await writeFile(key, KEY_RSA_PEM.private, { mode: 0o600 });
+      const pem = await readDeployDir(env, deploy);
+      assert.match(await readFile(calls, "utf8"), /^-y -f .*ssh_client_key\n$/);
+      assert.equal(pem.derivedPublicKeys?.["ssh_client_key"]?.split(" ").slice(0, 2).join(" "), KEY_RSA_PEM.public.split(" ").slice(0, 2).join(" "));
+    } finally {
+      process.env["PATH"] = savedPath;
+    }
   });
 });
 

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { list } from "tar";
-import { runContainer, volumeCreate, volumeExists, volumeExport, volumeImport, volumeRm } from "../../src/effects/podman.js";
-import { streamToBuffer, volumeTarStream } from "../../src/effects/volumeArchive.js";
+import { volumeCreate, volumeExists, volumeImport, volumeRm } from "../../src/effects/podman.js";
+import { volumeTarStream } from "../../src/effects/volumeArchive.js";
 import { run } from "../../src/effects/exec.js";
 import { busyboxMissingReason, leftovers, makeBusyboxImage, removeImage, uniqueId } from "./helpers.js";
 
@@ -42,7 +42,7 @@ describe("volume from a tree", { skip: busyboxMissingReason() }, () => {
 
   test("the archive reads as expected with the system tar", async () => {
     const file = join(scratch, "tree.tar");
-    await writeFile(file, await streamToBuffer(volumeTarStream(tree, { uid: 64030, gid: 64030, uname: "slurm", gname: "slurm" })));
+    await writeFile(file, volumeTarStream(tree, { uid: 64030, gid: 64030, uname: "slurm", gname: "slurm" }));
     const { stdout } = await run("tar", ["-tvf", file]);
     assert.match(stdout, /^-rw-r----- slurm\/slurm +\d+ .* \.\/etc\/jupyterhub\/config\.py$/m);
     assert.match(stdout, /^drwxr-xr-x slurm\/slurm +0 .* \.\/var\/log\/jupyterhub\/$/m);
@@ -57,7 +57,7 @@ describe("volume from a tree", { skip: busyboxMissingReason() }, () => {
     await volumeImport(volume, volumeTarStream(tree, { uid: 64030, gid: 64030, uname: "slurm", gname: "slurm" }));
 
     const exported = join(scratch, "v.tar");
-    await volumeExport(volume, exported);
+    await run("podman", ["volume", "export", "--output", exported, volume]);
     const entries: Array<{ path: string; uid: number; gid: number; mode: number }> = [];
     await list({ file: exported, onReadEntry: (e) => entries.push({ path: e.path, uid: e.uid ?? -1, gid: e.gid ?? -1, mode: e.mode ?? 0 }) });
     const paths = entries.map((e) => e.path.replace(/^\.\//, "").replace(/\/$/, "")).filter((p) => p !== "" && p !== ".");
@@ -74,10 +74,9 @@ describe("volume from a tree", { skip: busyboxMissingReason() }, () => {
   });
 
   test("a container sees the owners", async () => {
-    const { stdout } = await runContainer(image, ["stat", "-c", "%u:%g %a %n", "/v/etc/jupyterhub/config.py", "/v/var/log/jupyterhub"], [
-      "-v",
-      `${volume}:/v`,
-    ]);
+    const { stdout } = await run("podman", ["run", "--rm", "-v", `${volume}:/v`, image, "stat", "-c", "%u:%g %a %n", "/v/etc/jupyterhub/config.py", "/v/var/log/jupyterhub"], {
+      timeoutMs: 120_000,
+    });
     assert.match(stdout, /64030:64030 640 \/v\/etc\/jupyterhub\/config\.py/);
     assert.match(stdout, /64030:64030 755 \/v\/var\/log\/jupyterhub/);
   });

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASES, bootstrapKey, getBase, mmdebstrapArgs, sourcesForSuite } from "../../src/effects/bootstrap.js";
+import { BASES, bootstrapKey, mmdebstrapArgs, sourcesForSuite, type BaseKind } from "../../src/effects/bootstrap.js";
+
+const getBase = (kind: BaseKind) => BASES.find((b) => b.kind === kind)!;
 
 const SOURCES = `Types: deb
 # a comment

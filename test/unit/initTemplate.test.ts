@@ -31,7 +31,7 @@ function assertCommitted(relative: string, text: string): void {
 
 const validate = (envName: string, configMapText: string, files?: Record<string, string>) => {
   const env = getEnvironment(envName);
-  return validateDeployDir(env, { dir: "/d", configMapText, files: files ?? goodFilesFor(env) });
+  return validateDeployDir(env, { dir: "/d", configMapText, files: files ?? goodFilesFor(env) }).problems;
 };
 
 describe("init template", () => {

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { normaliseBaseUrl } from "../../src/plan/deployConfig.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { buildManifest } from "../../src/plan/manifest.js";
-import { readDeployConfigValues, validateDeployDir } from "../../src/plan/validate.js";
+import { validateDeployDir } from "../../src/plan/validate.js";
 import { KEY_A, KEY_B, KEY_C } from "./fixtureKeys.js";
 import { goodFilesFor } from "./helpers.js";
 
@@ -72,7 +72,7 @@ describe("upstream deploy directories", () => {
   for (const [envName, data] of Object.entries(UPSTREAM) as [EnvName, Record<string, string>][]) {
     it(`${envName}: upstream's ConfigMap passes check, with warnings only where useful`, () => {
       const env = getEnvironment(envName);
-      const problems = validateDeployDir(env, { dir: "/deploy", configMapText: upstreamText(data), files: upstreamFiles(envName, data) });
+      const { problems } = validateDeployDir(env, { dir: "/deploy", configMapText: upstreamText(data), files: upstreamFiles(envName, data) });
       assert.deepEqual(
         problems.filter((p) => p.severity === "error"),
         [],
@@ -92,7 +92,7 @@ describe("upstream deploy directories", () => {
         ...(env.slurm === "pod" ? { hostKey: KEY_B } : { knownHosts: upstreamFiles(envName, data)["ssh_known_hosts"]! }),
         ...(env.ingress === "zenith" ? { zenithKey: KEY_B, zenithConfig: "serverAddress: ssh.example\n" } : {}),
       };
-      const values = readDeployConfigValues(upstreamText(data)) ?? {};
+      const values: Record<string, string> = validateDeployDir(env, { dir: "/deploy", configMapText: upstreamText(data), files: upstreamFiles(envName, data) }).config;
       const objects = buildManifest(env, { keys, ...(values["hubConnectUrl"] ? { hubConnectUrl: values["hubConnectUrl"] } : {}) });
       const pod = objects.find((o) => o.kind === "Pod");
       assert.ok(pod !== undefined && pod.kind === "Pod");

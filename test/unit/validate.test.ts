@@ -1,12 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ENVIRONMENTS, getEnvironment } from "../../src/plan/environments.js";
-import { hashHostName, parseKnownHosts, patternsMatch } from "../../src/plan/sshFormats.js";
-import { formatProblem, hasErrors, readDeployConfigValues, validateDeployDir, type Problem } from "../../src/plan/validate.js";
+import { createHmac } from "node:crypto";
+import { parseKnownHosts, patternsMatch } from "../../src/plan/sshFormats.js";
+import { formatProblem, hasErrors, validateDeployDir, type Problem } from "../../src/plan/validate.js";
 import { KEY_A, KEY_B, KEY_C, KEY_ENCRYPTED, KEY_RSA_PEM } from "./fixtureKeys.js";
 import { configMapText, goodFilesFor, goodValuesFor, ZENITH_CONFIG } from "./helpers.js";
 
 const DIR = "/deploy";
+
+/** A hashed host pattern as `ssh-keygen -H` writes it: |1|salt|HMAC-SHA1(salt, name), base64. */
+function hashHostName(name: string, salt: Buffer): string {
+  return `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(name).digest("base64")}`;
+}
 
 function run(envName: string, opts: { values?: Record<string, string | undefined>; raw?: Record<string, string>; text?: string; files?: Record<string, string | undefined>; derived?: Record<string, string> } = {}): Problem[] {
   const env = getEnvironment(envName);
@@ -17,7 +23,7 @@ function run(envName: string, opts: { values?: Record<string, string | undefined
     configMapText: "text" in opts ? opts.text : configMapText(values as Record<string, string>, opts.raw),
     files: { ...goodFilesFor(env), ...opts.files },
     ...(opts.derived ? { derivedPublicKeys: opts.derived } : {}),
-  });
+  }).problems;
 }
 
 /** 1-based line of the last `key:` entry of a ConfigMap text (lines move as keys are added to the schema). */
@@ -223,8 +229,14 @@ describe("validateDeployDir", () => {
     assert.equal(formatProblem(p), "error: /d/f.yaml:3: k: is bad (expected: good)");
   });
 
-  it("reads the values of a ConfigMap for callers that need them", () => {
-    assert.deepEqual(readDeployConfigValues(configMapText({ a: "1" }, { b: "2" })), { a: "1" });
-    assert.equal(readDeployConfigValues("a: [\n"), undefined);
+  it("hands on the values that the environment uses and that passed their checks", () => {
+    const env = getEnvironment("dev_dummyauth");
+    const values: Record<string, string> = { ...goodValuesFor(env), oidcServer: "https://issuer.example.org/", logLevel: "loud" };
+    const { config } = validateDeployDir(env, { dir: DIR, configMapText: configMapText(values), files: goodFilesFor(env) });
+    assert.equal(config.baseUrl, values["baseUrl"]);
+    assert.equal(config.devUsers, values["devUsers"]);
+    assert.equal(config.logLevel, undefined, "an invalid value is not handed on");
+    assert.equal(config.oidcServer, undefined, "a key the environment ignores is not handed on");
+    assert.deepEqual(validateDeployDir(env, { dir: DIR, configMapText: "a: [\n", files: {} }).config, {});
   });
 });
