@@ -32,6 +32,36 @@ export async function buildFixtureImage(dir: "zenith_server" | "zenith_client", 
   assert.equal(r.code, 0, `podman build ${dir}:\n${r.out}\n${r.err}`);
 }
 
+/** podman's default network, which `podman kube play` puts the pod on. */
+const NETWORK = "podman";
+
+const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+const toIp = (n: number) => [24, 16, 8, 0].map((b) => Math.floor(n / 2 ** b) % 256).join(".");
+
+/**
+ * An IPv4 address near the top of the network, far from the ones podman hands out from the
+ * bottom, and not held by any container.
+ */
+async function unusedAddressNearTop(): Promise<string> {
+  const net = await podman(["network", "inspect", NETWORK]);
+  assert.equal(net.code, 0, `podman network inspect ${NETWORK}: ${net.err}`);
+  const subnets = ((JSON.parse(net.out) as Array<{ subnets?: Array<{ subnet: string }> }>)[0]?.subnets ?? []).map((s) => s.subnet);
+  const v4 = subnets.find((s) => /^[0-9.]+\/[0-9]+$/.test(s));
+  assert.ok(v4 !== undefined, `podman's network ${NETWORK} has no IPv4 subnet: ${subnets.join(", ")}`);
+  const [address = "", bits = "32"] = v4.split("/");
+  const size = 2 ** (32 - Number(bits));
+  const first = toInt(address) - (toInt(address) % size);
+  const ids = (await podman(["ps", "-a", "-q"])).out.split("\n").filter((l) => l.trim() !== "");
+  const used = new Set(
+    ids.length === 0 ? [] : (await podman(["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", ...ids])).out.split(/\s+/),
+  );
+  for (let offset = size - 10; offset > size / 2; offset--) {
+    const ip = toIp(first + offset);
+    if (!used.has(ip)) return ip;
+  }
+  throw new Error(`no unused address near the top of ${v4}`);
+}
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
@@ -52,14 +82,23 @@ export class ZenithServer {
     }
   }
 
-  /** Starts the stand-in accepting `authorizedKey`; returns its address on podman's network. */
+  /**
+   * Starts the stand-in accepting `authorizedKey`; returns its address on podman's network. The
+   * address is static: a restarted container would otherwise get a new one, and the client's
+   * configuration names it.
+   */
   async start(authorizedKey: string): Promise<string> {
     const last = FIRST_PORT + PORTS - 1;
+    const ip = await unusedAddressNearTop();
     const r = await podman([
       "run",
       "-d",
       "--name",
       this.name,
+      "--network",
+      NETWORK,
+      "--ip",
+      ip,
       "--sysctl",
       `net.ipv4.ip_local_port_range=${FIRST_PORT} ${last}`,
       "-p",
