@@ -24,6 +24,8 @@ export interface Tunnel {
   readonly config: Record<string, unknown>;
   /** SSH_CONNECTION of the session: client address and port, server address and port. */
   readonly ssh_connection: string;
+  /** When the server had the configuration (Unix time, seconds). */
+  readonly received_at: number;
 }
 
 /** Builds a stand-in image from test/fixtures/<dir> on the bootstrapped hub base. */
