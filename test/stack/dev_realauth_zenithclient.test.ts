@@ -117,7 +117,7 @@ test(`${ENV}: the hub through a Zenith tunnel (JWT login, spawn, server restart)
 
     // The tunnel: the handshake as the client speaks it, recorded by the server.
     const tunnel = await tunnelUp("the Zenith tunnel");
-    h.record("zenith-client started -> tunnel configured at the server", (tunnel.received_at * 1000 - (await startedAt(CLIENT))) / 1000);
+    h.record("zenith-client started -> tunnel configured at the server", Math.round(tunnel.received_at * 10 - (await startedAt(CLIENT)) / 100) / 10);
     // Older clients also send skip_auth: false; newer ones send only what is set.
     const { skip_auth: skipAuth = false, ...sent } = tunnel.config;
     assert.equal(skipAuth, false, "the tunnel asks Zenith to authenticate");
