@@ -116,10 +116,12 @@ test(`${ENV}: in Chromium, log in, start JupyterLab in a Slurm job from the spaw
     const progress = new Set<string>();
     await until("the progress page to hand over to the server", 420, async () => {
       if (!p.url().includes("/hub/spawn-pending/")) return true;
-      const line = await p.locator("#progress-message").textContent().catch(() => null);
+      // Read without waiting: once the hub sends the browser on, the element is gone for good.
+      const line = await p.evaluate(() => document.querySelector("#progress-message")?.textContent ?? null).catch(() => null);
       if (line !== null && line.trim() !== "") progress.add(line.trim());
       return undefined;
     }, 200);
+    h.record("Start clicked -> hub sends the browser to the server", seconds(clickedStart));
     h.log(`progress messages seen: ${[...progress].map((m) => JSON.stringify(m)).join(", ")}`);
     assert.ok(progress.size > 0, "the progress page showed the spawn's progress");
 
@@ -169,6 +171,13 @@ test(`${ENV}: in Chromium, log in, start JupyterLab in a Slurm job from the spaw
     assert.equal(printed["JOB"], jobs[0]!.id, "the kernel runs inside the Slurm job in the queue");
     assert.equal(jobs[0]!.user, unixUser);
     assert.equal(jobs[0]!.state, "RUNNING");
+    // Where the wait went: Slurm's own record of the job (seconds since its epoch, in its clock).
+    const times = await sh(
+      h.slurm,
+      `for k in SubmitTime EligibleTime StartTime; do v=$(scontrol show job -o ${jobs[0]!.id} | tr ' ' '\\n' | sed -n "s/^$k=//p"); echo "$k $(date -d "$v" +%s)"; done; date +%s`,
+    );
+    const [submit, , start, now] = times.split("\n").map((l) => Number(l.split(" ").pop()));
+    h.log(`Slurm: job ${jobs[0]!.id} waited ${start! - submit!} s in the queue; started ${now! - start!} s ago`);
 
     // 7. A terminal, which runs a shell as the same account.
     await p.locator(".lm-MenuBar-item", { hasText: "File" }).click();
