@@ -1,5 +1,6 @@
 #!/bin/sh
-# install-debian.sh <prefix> <env_file> <packages_dir>
+# install-debian.sh packages
+# install-debian.sh env <prefix> <env_file> <packages_dir>
 #
 # The Jupyter user environment built from Debian's packages, for sites that cannot reach
 # conda-forge (JUPYTER_USER_ENV=debian). It leaves the same contract as Miniforge's environment:
@@ -7,25 +8,21 @@
 #   . <prefix>/bin/activate <name>      # <name> from <env_file>'s `name:` (jupyter-user-env)
 #
 # puts <prefix>/envs/<name>/bin first on PATH, with jupyterhub-singleuser and batchspawner-singleuser.
-# The environment is a venv over Debian's Python (--system-site-packages): JupyterLab, Notebook,
-# jupyter_server, ipykernel and JupyterHub's single-user server are Debian's packages; batchspawner,
-# which Debian does not package, comes from <packages_dir> (the build context's
-# _build_data/python_packages: a source tree, wheel or sdist) or, when that holds nothing, from the
-# package index, pinned as in <env_file>.
+# The environment is a venv over Debian's Python (--system-site-packages): JupyterLab, jupyter_server,
+# ipykernel and JupyterHub's single-user server are Debian's packages; batchspawner, which Debian does
+# not package, comes from <packages_dir> (the build context's _build_data/python_packages: a source
+# tree, wheel or sdist) or, when that holds nothing, from the package index, pinned as in <env_file>.
+#
+# Two steps, so that the image build installs the Debian packages (about 1.3 GB) in a layer of its
+# own, before the build data: a change to the Python packages then redoes only `env`.
+#   packages  installs the Debian packages (with apt-get; a clear error where the base has none);
+#   env       makes the environment (and installs the packages first if `packages` did not run).
 set -eu
 
 die() {
   echo "install-debian: $*" >&2
   exit 1
 }
-
-[ $# -eq 3 ] || die "usage: $0 <prefix> <env_file> <packages_dir>"
-prefix=$1
-env_file=$2
-packages_dir=$3
-here=$(cd "$(dirname "$0")" && pwd)
-# The image's shared build helpers (install-python-packages.sh).
-build_helpers=${BRICS_BUILD_HELPERS:-/usr/local/lib/brics-build}
 
 # What the environment is made of: JupyterLab (its server extension and built application), the
 # `jupyter` and `jupyter-server` commands, the Python kernel, and JupyterHub's single-user server
@@ -34,6 +31,53 @@ build_helpers=${BRICS_BUILD_HELPERS:-/usr/local/lib/brics-build}
 DEBIAN_PACKAGES="jupyterlab jupyter-core jupyter-server python3-jupyter-server python3-ipykernel jupyterhub
 python3-venv python3-setuptools"
 
+install_packages() {
+  # shellcheck source=/dev/null # the base image's
+  os_name=$( (. /etc/os-release && echo "${PRETTY_NAME:-$ID}") 2>/dev/null || echo "an unknown distribution")
+  command -v apt-get >/dev/null 2>&1 \
+    || die "JUPYTER_USER_ENV=debian installs Debian's packages, but the base image ($os_name) has no apt-get." \
+      "Use a Debian 13 (trixie) or newer base (brics-env bootstrap-bases builds one) or JUPYTER_USER_ENV=miniforge."
+
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  missing=""
+  for pkg in $DEBIAN_PACKAGES; do
+    candidate=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^[[:space:]]*Candidate:[[:space:]]*//p')
+    if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+      missing="$missing $pkg"
+    fi
+  done
+  if [ -n "$missing" ]; then
+    die "JUPYTER_USER_ENV=debian needs Debian's JupyterLab packages, but the apt sources of the base image" \
+      "($os_name) do not offer:$missing. JupyterLab is packaged from Debian 13 (trixie) on: use such a base" \
+      "(brics-env bootstrap-bases builds one; BRICS_ENV_SLURM_BASE_IMAGE names it), or the conda environment" \
+      "(BRICS_ENV_JUPYTER_USER_ENV=miniforge, which needs conda-forge or a mirror of it)."
+  fi
+  # shellcheck disable=SC2086 # one word per package
+  apt-get install --assume-yes --no-install-recommends $DEBIAN_PACKAGES
+  apt-get clean
+  rm -rf /var/lib/apt/lists/*
+}
+
+[ $# -ge 1 ] || die "usage: $0 packages | env <prefix> <env_file> <packages_dir>"
+case "$1" in
+  packages)
+    [ $# -eq 1 ] || die "usage: $0 packages"
+    install_packages
+    exit 0
+    ;;
+  env)
+    [ $# -eq 4 ] || die "usage: $0 env <prefix> <env_file> <packages_dir>"
+    ;;
+  *) die "unknown step '$1' (expected packages or env)" ;;
+esac
+prefix=$2
+env_file=$3
+packages_dir=$4
+here=$(cd "$(dirname "$0")" && pwd)
+# The image's shared build helpers (install-python-packages.sh).
+build_helpers=${BRICS_BUILD_HELPERS:-/usr/local/lib/brics-build}
+
 [ -f "$env_file" ] || die "$env_file does not exist"
 env_name=$(sed -n 's/^name:[[:space:]]*\([A-Za-z0-9_.-]*\)[[:space:]]*$/\1/p' "$env_file" | head -n 1)
 [ -n "$env_name" ] || die "$env_file has no 'name:' line"
@@ -41,31 +85,10 @@ env_name=$(sed -n 's/^name:[[:space:]]*\([A-Za-z0-9_.-]*\)[[:space:]]*$/\1/p' "$
 requirement=$(sed -n 's/^[[:space:]]*-[[:space:]]*\(batchspawner\)[[:space:]]*\([^[:space:]#]*\).*$/\1\2/p' "$env_file" | head -n 1)
 requirement=${requirement:-batchspawner}
 
-# shellcheck source=/dev/null # the base image's
-os_name=$( (. /etc/os-release && echo "${PRETTY_NAME:-$ID}") 2>/dev/null || echo "an unknown distribution")
-command -v apt-get >/dev/null 2>&1 \
-  || die "JUPYTER_USER_ENV=debian installs Debian's packages, but the base image ($os_name) has no apt-get." \
-    "Use a Debian 13 (trixie) or newer base (brics-env bootstrap-bases builds one) or JUPYTER_USER_ENV=miniforge."
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-missing=""
-for pkg in $DEBIAN_PACKAGES; do
-  candidate=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^[[:space:]]*Candidate:[[:space:]]*//p')
-  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-    missing="$missing $pkg"
-  fi
-done
-if [ -n "$missing" ]; then
-  die "JUPYTER_USER_ENV=debian needs Debian's JupyterLab packages, but the apt sources of the base image" \
-    "($os_name) do not offer:$missing. JupyterLab is packaged from Debian 13 (trixie) on: use such a base" \
-    "(brics-env bootstrap-bases builds one; BRICS_ENV_SLURM_BASE_IMAGE names it), or the conda environment" \
-    "(BRICS_ENV_JUPYTER_USER_ENV=miniforge, which needs conda-forge or a mirror of it)."
-fi
 # shellcheck disable=SC2086 # one word per package
-apt-get install --assume-yes --no-install-recommends $DEBIAN_PACKAGES
-apt-get clean
-rm -rf /var/lib/apt/lists/*
+if ! dpkg-query -W $DEBIAN_PACKAGES >/dev/null 2>&1; then
+  install_packages
+fi
 
 env_dir=$prefix/envs/$env_name
 mkdir -p "$prefix/bin" "$prefix/envs"

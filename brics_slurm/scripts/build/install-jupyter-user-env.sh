@@ -64,7 +64,7 @@ if [ -f "$seam_dir/install.sh" ]; then
 else
   case "$flavour" in
     miniforge) install_miniforge ;;
-    debian) sh "$user_env_lib/install-debian.sh" "$prefix" "$env_file" "$build_data/python_packages" ;;
+    debian) sh "$user_env_lib/install-debian.sh" env "$prefix" "$env_file" "$build_data/python_packages" ;;
     *) die "JUPYTER_USER_ENV=$flavour: expected miniforge or debian" ;;
   esac
 fi
