@@ -29,6 +29,9 @@ const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a
   SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>
                                     the version of a package that takes it from git, when its source
                                     is neither a clone nor an sdist
+  BRICS_ENV_JUPYTER_USER_ENV        Jupyter user environment of the Slurm image: miniforge (default,
+                                    conda-forge) or debian (JupyterLab from Debian 13 packages)
+  BRICS_ENV_MINIFORGE_DOWNLOAD_URL  mirror of Miniforge's release downloads
   JUPYTERUSER, JUPYTERUSER_UID, JUPYTERGROUP, JUPYTERGROUP_GID
                                     owner of jupyterhub_root_<env> (default root 0:0)
   SLURMUSER, SLURMUSER_UID, SLURMGROUP, SLURMGROUP_GID

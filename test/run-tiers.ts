@@ -151,6 +151,9 @@ function missingForStack(): string | undefined {
   const podman = missingForPodman();
   if (podman !== undefined) return podman;
   if (!commandWorks("mmdebstrap", ["--version"])) return "mmdebstrap is not installed (Debian: mmdebstrap)";
+  // The browser scenario drives Debian's Chromium (playwright-core downloads no browser).
+  const chromium = process.env["BRICS_ENV_TEST_CHROMIUM"] || "/usr/bin/chromium";
+  if (!existsSync(chromium)) return `${chromium} is not installed (Debian: chromium; scripts/setup-host.sh installs it)`;
   return undefined;
 }
 

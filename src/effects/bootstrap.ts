@@ -85,11 +85,6 @@ export const BASES: readonly BaseSpec[] = [
       "python3-venv",
       "python3-wheel",
       "slurm-wlm",
-      // Raw material for an offline Jupyter user environment (the public setup installs one
-      // with Miniforge from the internet): a venv with system site packages finds these.
-      "jupyterhub",
-      "python3-jupyter-server",
-      "python3-requests",
     ],
     files: [
       { from: "bases/slurm/startup.sh", to: "/etc/startup.sh", mode: "0755" },

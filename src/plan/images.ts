@@ -64,6 +64,13 @@ interface ImageDefault {
   readonly installsOnly?: readonly string[];
 }
 
+/**
+ * Which Jupyter user environment the Slurm image carries (build arg JUPYTER_USER_ENV): `miniforge`
+ * (conda-forge, the default) or `debian` (Debian's JupyterLab packages, for sites without conda-forge).
+ */
+export const JUPYTER_USER_ENV_VARIABLE = "BRICS_ENV_JUPYTER_USER_ENV";
+export const JUPYTER_USER_ENVS = ["miniforge", "debian"] as const;
+
 /** The brics-env variable that replaces each image's BASE_IMAGE (a mirror, or a bootstrapped base). */
 export const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
   brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",
@@ -93,7 +100,12 @@ const IMAGE_DEFAULTS: Readonly<Record<ImageName, ImageDefault>> = {
       refVariable: "BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF",
       requirementArg: "SLURMSPAWNER_WRAPPERS_REQUIREMENT",
     },
-    overrides: { [BASE_IMAGE_VARIABLE.brics_slurm]: "BASE_IMAGE", BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL" },
+    overrides: {
+      [BASE_IMAGE_VARIABLE.brics_slurm]: "BASE_IMAGE",
+      BRICS_ENV_PIP_INDEX_URL: "PIP_INDEX_URL",
+      BRICS_ENV_MINIFORGE_DOWNLOAD_URL: "MINIFORGE_DOWNLOAD_URL",
+      [JUPYTER_USER_ENV_VARIABLE]: "JUPYTER_USER_ENV",
+    },
     // The wrappers' venv holds the wrappers only: what sudo runs must not depend on anything else.
     installsOnly: ["slurmspawner_wrappers"],
   },
@@ -177,6 +189,11 @@ export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBu
       const v = set(variable);
       if (v !== undefined) buildArgs[arg] = v;
     }
+    const userEnv = buildArgs["JUPYTER_USER_ENV"];
+    if (userEnv !== undefined && !(JUPYTER_USER_ENVS as readonly string[]).includes(userEnv)) {
+      const where = set(JUPYTER_USER_ENV_VARIABLE) !== undefined ? JUPYTER_USER_ENV_VARIABLE : `${argfileName}: JUPYTER_USER_ENV`;
+      throw new Error(`${where}=${JSON.stringify(userEnv)}: expected one of ${JUPYTER_USER_ENVS.join(", ")}`);
+    }
     const repo = defaults.devRepo;
     const refOverride = set(repo.refVariable);
     if (refOverride !== undefined) {
@@ -209,7 +226,9 @@ export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBu
       buildArgs,
       devRepos,
       requirement: buildArgs[repo.requirementArg],
-      installsOnly: defaults.installsOnly,
+      // The Debian user environment takes batchspawner from the same packages directory.
+      installsOnly:
+        defaults.installsOnly !== undefined && userEnv === "debian" ? [...defaults.installsOnly, "batchspawner"] : defaults.installsOnly,
     };
   });
 }

@@ -6,10 +6,14 @@
  */
 import { after, before } from "node:test";
 import { spawnSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { execa } from "execa";
+import { parseDocument } from "yaml";
 import type { Browser, Page } from "./browser.js";
 import { exists, namesMatching, podman } from "./podmanProbe.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
+import { BASES } from "../../src/effects/bootstrap.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { podmanObjectsOf } from "../../src/plan/manifest.js";
 import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
@@ -77,6 +81,13 @@ export interface StackHarness {
   record(label: string, seconds: number): void;
   /** Whatever podman still holds of the environment. */
   leftovers(): Promise<string[]>;
+  /** `brics-env bootstrap-bases` (cached), and the workspace's builds pointed at those bases. */
+  bootstrapBases(force?: boolean): Promise<void>;
+  /**
+   * `brics-env init` into the workspace's deploy directory, then the given keys set in its
+   * deploy ConfigMap (configuration, not code); returns the ConfigMap's data.
+   */
+  initDeployDir(settings?: Readonly<Record<string, string>>): Promise<Record<string, string>>;
   /**
    * A podman command that removes something else the test made (a container beside the pod),
    * run at teardown — after the test, or on Ctrl-C / a CI timeout — whatever happened.
@@ -208,6 +219,18 @@ export function stackHarness(env: EnvName): StackHarness {
     leftovers: environmentLeftovers,
     atTeardown: (podmanArgs: string[]) => {
       teardowns.push(podmanArgs);
+    },
+    async bootstrapBases(force = false): Promise<void> {
+      await brics(["bootstrap-bases", ...(force ? ["--force"] : [])]);
+      for (const b of BASES) workspace().env[b.envVar] = b.image;
+    },
+    async initDeployDir(settings: Readonly<Record<string, string>> = {}): Promise<Record<string, string>> {
+      await brics(["init", env, workspace().deployDir]);
+      const cmPath = join(workspace().deployDir, "deploy-configmap.yaml");
+      const doc = parseDocument(await readFile(cmPath, "utf8"));
+      for (const [key, value] of Object.entries(settings)) doc.setIn(["data", key], value);
+      await writeFile(cmPath, doc.toString());
+      return doc.toJS().data as Record<string, string>;
     },
     async slurmReady(timeoutS = 180): Promise<void> {
       await until("the Slurm container's 'ready'", timeoutS, async () => {

@@ -15,7 +15,7 @@ import { execa } from "execa";
 import { DEV_REPOS, makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/effects/bootstrap.js";
 import { planImageBuilds } from "../../src/commands/resources.js";
-import { BASE_IMAGE_VARIABLE } from "../../src/plan/images.js";
+import { BASE_IMAGE_VARIABLE, JUPYTER_USER_ENV_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
 import { imageRef, volumeName, type ImageName } from "../../src/plan/names.js";
 
@@ -116,7 +116,9 @@ test("stage-prod images build from the same Containerfiles and seams", { timeout
     // The plan read this process's environment; the bases were set in the workspace's.
     const base = ws.env[BASE_IMAGE_VARIABLE[build.image]];
     assert.ok(base, `${BASE_IMAGE_VARIABLE[build.image]} is set`);
-    const args = Object.entries({ ...build.buildArgs, BASE_IMAGE: base }).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
+    // Likewise the user environment the workspace chose (Debian's JupyterLab) for the Slurm image.
+    const userEnv = build.image === "brics_slurm" ? { JUPYTER_USER_ENV: ws.env[JUPYTER_USER_ENV_VARIABLE] ?? "" } : {};
+    const args = Object.entries({ ...build.buildArgs, BASE_IMAGE: base, ...userEnv }).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
     const t0 = Date.now();
     await run("podman", ["build", "--layers", "-f", join(ws.pkg, build.containerfile), "--target", "stage-prod", "-t", tag, ...args, join(ws.pkg, build.contextDir)]);
     prodTags.push(tag);

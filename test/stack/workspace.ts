@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { repoRoot } from "../../src/paths.js";
+import { JUPYTER_USER_ENV_VARIABLE } from "../../src/plan/images.js";
 
 /** What `brics-env` needs at run time, relative to the package root. */
 const PACKAGE_ENTRIES = ["package.json", "dist", "brics_jupyterhub", "brics_slurm", "build_helpers", "volumes", "examples", "bases"];
@@ -137,13 +138,6 @@ async function fillWorkspace(dir: string): Promise<Workspace> {
   }
   symlinkSync(join(root, "node_modules"), join(pkg, "node_modules"));
 
-  // The Jupyter user environment (Miniforge + conda-forge in production) has no offline source:
-  // its stand-in goes into the Slurm image's build-context seam, which `brics-env resources`
-  // leaves alone (it only mirrors _build_data/python_packages).
-  cpSync(join(root, "test", "fixtures", "jupyter_user_env"), join(pkg, "brics_slurm", "_build_data", "jupyter_user_env"), {
-    recursive: true,
-  });
-
   // A debugging aid: try a change to product files (as a shell script editing the copy) without
   // touching the checkout, e.g. while the fix is being made elsewhere.
   const prepare = process.env["BRICS_ENV_TEST_PREPARE"];
@@ -153,7 +147,11 @@ async function fillWorkspace(dir: string): Promise<Workspace> {
   const pythonPackages = real !== undefined && real !== "" ? real : join(root, "test", "fixtures", "python_packages");
   if (!existsSync(pythonPackages)) throw new Error(`Python packages directory ${pythonPackages} does not exist`);
 
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    // conda-forge is out of reach: the product's offline user environment, JupyterLab from Debian.
+    [JUPYTER_USER_ENV_VARIABLE]: "debian",
+  };
   const repos = join(dir, "repos");
   mkdirSync(repos);
   const madeRepos = new Map<string, string>();

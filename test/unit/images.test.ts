@@ -95,6 +95,30 @@ describe("imageBuilds", () => {
     }
   });
 
+  it("chooses the Slurm image's Jupyter user environment and Miniforge mirror through BRICS_ENV_* variables", () => {
+    const withDefault = { ...argfiles, brics_slurm: `${SLURM_ARGS}JUPYTER_USER_ENV=miniforge\nMINIFORGE_DOWNLOAD_URL=https://github.com/x\n` };
+    const plain = imageBuilds(getEnvironment("dev_dummyauth"), { argfiles: withDefault });
+    assert.equal(plain[1]!.buildArgs.JUPYTER_USER_ENV, "miniforge");
+    assert.equal(plain[0]!.buildArgs.JUPYTER_USER_ENV, undefined, "the hub image has no user environment");
+    const chosen = imageBuilds(getEnvironment("dev_dummyauth"), {
+      argfiles: withDefault,
+      variables: { BRICS_ENV_JUPYTER_USER_ENV: "debian", BRICS_ENV_MINIFORGE_DOWNLOAD_URL: "http://mirror.invalid/miniforge" },
+    });
+    assert.equal(chosen[1]!.buildArgs.JUPYTER_USER_ENV, "debian");
+    assert.equal(chosen[1]!.buildArgs.MINIFORGE_DOWNLOAD_URL, "http://mirror.invalid/miniforge");
+    // The Debian environment installs batchspawner from the packages directory too.
+    assert.deepEqual(plain[1]!.installsOnly, ["slurmspawner_wrappers"]);
+    assert.deepEqual(chosen[1]!.installsOnly, ["slurmspawner_wrappers", "batchspawner"]);
+    assert.throws(
+      () => imageBuilds(getEnvironment("dev_dummyauth"), { argfiles: withDefault, variables: { BRICS_ENV_JUPYTER_USER_ENV: "conda" } }),
+      /^Error: BRICS_ENV_JUPYTER_USER_ENV="conda": expected one of miniforge, debian$/,
+    );
+    assert.throws(
+      () => imageBuilds(getEnvironment("dev_dummyauth"), { argfiles: { ...argfiles, brics_slurm: `${SLURM_ARGS}JUPYTER_USER_ENV=Debian\n` } }),
+      /brics_slurm\/argfile.conf: JUPYTER_USER_ENV="Debian": expected one of miniforge, debian/,
+    );
+  });
+
   it("reports a missing argfile", () => {
     assert.throws(() => imageBuilds(getEnvironment("dev_dummyauth"), { argfiles: { brics_jupyterhub: HUB_ARGS } }), /brics_slurm\/argfile.conf.*missing/);
   });
