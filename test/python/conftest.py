@@ -186,44 +186,54 @@ class JobStatus(enum.Enum):
     UNKNOWN = 3
 
 
-# SlurmSpawner's defaults in batchspawner 1.3
-SLURM_STATE_PENDING_RE = r"^(?:PENDING|CONFIGURING)"
-SLURM_STATE_RUNNING_RE = r"^(?:RUNNING|COMPLETING)"
-
-
-def classify_job_status(job_status, state_unknown_re, pending_re=SLURM_STATE_PENDING_RE, running_re=SLURM_STATE_RUNNING_RE):
-    """BatchSpawnerBase.query_job_status after run_command: on a non-zero exit the job status is the
-    command's stripped stderr (run_command raises RuntimeError(stderr)), else its stripped stdout."""
-    if job_status and re.search(running_re, job_status):
+def classify(spawner):
+    """How BatchSpawnerBase.query_job_status reads spawner.job_status, with the spawner's state_* methods."""
+    if spawner.state_isrunning():
         return JobStatus.RUNNING
-    if job_status and re.search(pending_re, job_status):
+    if spawner.state_ispending():
         return JobStatus.PENDING
-    if state_unknown_re and job_status and re.search(state_unknown_re, job_status):
+    if spawner.state_isunknown():
         return JobStatus.UNKNOWN
     return JobStatus.NOTFOUND
 
 
 class SlurmSpawner(Spawner):
     """batchspawner.SlurmSpawner (1.3) as far as the hub module meets it: its configurable traits, and
-    how a spawn runs and fails. run_command raises RuntimeError(<stderr>) on a non-zero exit;
+    how a spawn runs and fails, method by method as in the real package. get_req_subvars hands the
+    templates the req_* values; run_command raises RuntimeError(<stderr>) on a non-zero exit;
     submit_batch_script runs exec_prefix + batch_submit_cmd with the script on stdin and keeps an
-    empty job id when the output is not one; start raises RuntimeError when there is no job id or the
-    job leaves the queue before it runs."""
+    empty job id when the output is not one; query_job_status reads a failed command's stderr as the
+    job status and classifies it with the state_* methods; poll drops the server (clears the state)
+    unless the job is running, pending or unknown; start raises RuntimeError when there is no job id
+    or the job leaves the queue before it runs; stop cancels, then queries until the job is gone."""
 
     startup_poll_interval = Float(0.5).tag(config=True)
-    exec_prefix = Unicode().tag(config=True)
+    exec_prefix = Unicode("sudo -E -u {username}").tag(config=True)
     batch_script = Unicode().tag(config=True)
     batch_submit_cmd = Unicode().tag(config=True)
     batch_query_cmd = Unicode().tag(config=True)
     batch_cancel_cmd = Unicode().tag(config=True)
-    state_unknown_re = Unicode().tag(config=True)
-    req_srun = Unicode().tag(config=True)
+    state_pending_re = Unicode(r"^(?:PENDING|CONFIGURING)").tag(config=True)
+    state_running_re = Unicode(r"^(?:RUNNING|COMPLETING)").tag(config=True)
+    state_unknown_re = Unicode(
+        r"^slurm_load_jobs error: (?:Socket timed out on send/recv|Unable to contact slurm controller)"
+    ).tag(config=True)
+    state_exechost_re = Unicode(r"\s+((?:[\w_-]+\.?)+)$").tag(config=True)
+    req_srun = Unicode("srun").tag(config=True)
     req_options = Unicode().tag(config=True)
+    # Its default is the names of get_env(), comma-separated.
+    req_keepvars = Unicode()
     job_id = ""
     job_status = ""
 
-    def subvars(self, **more):
-        return {"username": self.req_username, "homedir": self.req_homedir, "keepvars": ",".join(self.get_env()), **more}
+    def get_req_subvars(self):
+        # The real one collects every req_* trait; username, homedir and keepvars are among them.
+        subvars = {name[4:]: getattr(self, name) for name in self.trait_names() if name.startswith("req_")}
+        subvars.update(username=self.req_username, homedir=self.req_homedir, keepvars=self.req_keepvars or ",".join(self.get_env()))
+        return subvars
+
+    def _command(self, template, subvars):
+        return " ".join((format_template(self.exec_prefix, **subvars), format_template(template, **subvars)))
 
     async def run_command(self, cmd, input=None, env=None):
         proc = await asyncio.create_subprocess_shell(
@@ -232,6 +242,7 @@ class SlurmSpawner(Spawner):
         out, err = await proc.communicate(input.encode() if input else None)
         if proc.returncode != 0:
             self.log.error("Subprocess returned exitcode %s", proc.returncode)
+            self.log.error(err.decode().strip())
             raise RuntimeError(err.decode().strip())
         return out.decode().strip()
 
@@ -241,9 +252,12 @@ class SlurmSpawner(Spawner):
         return job_id
 
     async def submit_batch_script(self):
-        subvars = self.subvars()
-        cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_submit_cmd, **subvars)))
-        script = format_template(self.batch_script, cmd="batchspawner-singleuser jupyterhub-singleuser", **subvars, **self.user_options)
+        subvars = self.get_req_subvars()
+        cmd = self._command(self.batch_submit_cmd, subvars)
+        subvars["cmd"] = "batchspawner-singleuser jupyterhub-singleuser"
+        subvars.update(self.user_options)
+        script = format_template(self.batch_script, **subvars)
+        self.log.info("Spawner submitting job using " + cmd)
         out = await self.run_command(cmd, input=script, env=self.get_env())
         try:
             self.job_id = self.parse_job_id(out)
@@ -253,13 +267,51 @@ class SlurmSpawner(Spawner):
         return self.job_id
 
     async def query_job_status(self):
-        subvars = self.subvars(job_id=self.job_id)
-        cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_query_cmd, **subvars)))
+        if not self.job_id:
+            self.job_status = ""
+            return JobStatus.NOTFOUND
+        subvars = self.get_req_subvars()
+        subvars["job_id"] = self.job_id
+        cmd = self._command(self.batch_query_cmd, subvars)
         try:
-            self.job_status = await self.run_command(cmd, env=self.get_env())
+            self.job_status = await self.run_command(cmd)
         except RuntimeError as e:
             self.job_status = e.args[0]
-        return classify_job_status(self.job_status, self.state_unknown_re)
+        except Exception:
+            self.job_status = ""
+        return classify(self)
+
+    async def cancel_batch_job(self):
+        subvars = self.get_req_subvars()
+        subvars["job_id"] = self.job_id
+        cmd = self._command(self.batch_cancel_cmd, subvars)
+        self.log.info("Cancelling job " + self.job_id + ": " + cmd)
+        await self.run_command(cmd)
+
+    def clear_state(self):
+        self.job_id = ""
+        self.job_status = ""
+
+    def state_ispending(self):
+        return self.job_status and re.search(self.state_pending_re, self.job_status)
+
+    def state_isrunning(self):
+        return self.job_status and re.search(self.state_running_re, self.job_status)
+
+    def state_isunknown(self):
+        if self.state_unknown_re:
+            return self.job_status and re.search(self.state_unknown_re, self.job_status)
+
+    def state_gethost(self):
+        match = re.search(self.state_exechost_re, self.job_status)
+        return match.groups()[0] if match else None
+
+    async def poll(self):
+        status = await self.query_job_status()
+        if status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
+            return None
+        self.clear_state()
+        return 1
 
     async def start(self):
         await self.submit_batch_script()
@@ -268,13 +320,23 @@ class SlurmSpawner(Spawner):
         while True:
             status = await self.query_job_status()
             if status == JobStatus.RUNNING:
-                return ("node1", 12345)
+                return (self.state_gethost(), 12345)
             if status == JobStatus.NOTFOUND:
-                self.job_id = ""
+                self.clear_state()
                 raise RuntimeError(
                     "The Jupyter batch job has disappeared while pending in the queue or died immediately after starting."
                 )
             await asyncio.sleep(self.startup_poll_interval)
+
+    async def stop(self, now=False):
+        await self.cancel_batch_job()
+        if now:
+            return
+        for _ in range(10):
+            status = await self.query_job_status()
+            if status not in (JobStatus.RUNNING, JobStatus.UNKNOWN):
+                return
+            await asyncio.sleep(0.1)
 
 
 module("batchspawner", format_template=format_template, JobStatus=JobStatus, SlurmSpawner=SlurmSpawner)

@@ -41,8 +41,9 @@ def test_config_loads_for_every_environment(loader, name):
     assert sp.req_options == "--nodes=1"
     assert sp.notebook_dir == "~/"
     assert sp.exec_prefix.startswith("ssh -i /srv/jupyterhub/ssh_key -o BatchMode=yes -o StrictHostKeyChecking=yes")
-    assert sp.exec_prefix.endswith(f"jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']} sudo -u {{{{username}}}}")
-    assert sp.batch_submit_cmd.split(" || ")[0].endswith(f"{env['DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN']}/slurmspawner_sbatch")
+    assert sp.exec_prefix.endswith(f"jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']}")
+    assert f" sudo -u {{{{username}}}} " in sp.batch_submit_cmd
+    assert sp.batch_submit_cmd.split(" || ")[-2].endswith(f"{env['DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN']}/slurmspawner_sbatch")
     if auth == "dummy":
         from brics_hub.auth import DummyBricsAuthenticator
 

@@ -15,6 +15,7 @@ import { parseDocument } from "yaml";
 import { Browser, formAction, hiddenXsrf } from "./browser.js";
 import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
+import { startCmdlineScan, tokenOfRunningJob } from "./secretScan.js";
 import { BASES } from "../../src/effects/bootstrap.js";
 import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
 
@@ -159,7 +160,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
       assert.doesNotMatch(hubLog, /not recognized/, "JupyterHub recognised every setting");
     });
 
-    // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch).
+    // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch),
+    //    with every command line on both sides recorded while it runs.
+    const scans = [await startCmdlineScan(HUB), await startCmdlineScan(SLURM)] as const;
     const spawnStarted = Date.now();
     const form = await browser.get(`${base}hub/spawn`);
     assert.equal(form.status, 200, "spawn form");
@@ -170,6 +173,24 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
     h.record("spawn request -> server reachable", seconds(spawnStarted));
     h.log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
+
+    // 5a. The Hub API token (in the job's environment) was never on a command line on either side,
+    //     nor in sshd's, sudo's or the hub's log.
+    const [hubCmdlines, slurmCmdlines] = [await scans[0].stop(), await scans[1].stop()];
+    const token = await tokenOfRunningJob(SLURM);
+    assert.ok(hubCmdlines.some((c) => /^(timeout .*)?ssh .*slurmspawner_sbatch/.test(c)), "the scan saw the hub's ssh command that submitted the job");
+    assert.ok(slurmCmdlines.some((c) => new RegExp(`^sudo -u ${unixUser} .*slurmspawner_sbatch`).test(c)), "the scan saw sudo run the submit wrapper");
+    assert.deepEqual(hubCmdlines.filter((c) => c.includes(token)), [], "no command line in the hub container has the token");
+    assert.deepEqual(slurmCmdlines.filter((c) => c.includes(token)), [], "no command line in the Slurm container has the token");
+    const sudoLog = await sh(SLURM, "cat /var/log/sudo.log");
+    assert.match(sudoLog, /slurmspawner_sbatch/, "sudo logs what jupyterspawner runs");
+    for (const [name, text] of [
+      ["sudo's log", sudoLog],
+      ["sshd's log", await sh(SLURM, "cat /var/log/sshd.log")],
+      ["the hub's log", await sh(HUB, "cat /var/log/jupyterhub/jupyterhub.log")],
+    ] as const) {
+      assert.ok(!text.includes(token), `${name} does not have the token`);
+    }
 
     const jobs = await slurmJobs(SLURM);
     assert.equal(jobs.length, 1, `one job in the queue: ${JSON.stringify(jobs)}`);

@@ -14,7 +14,7 @@ import re
 
 from tornado import web
 
-from .slurm import SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT
+from .slurm import SENT_ENV, SSH_USER, SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT, TOKEN_NOT_RECEIVED_MARKER
 
 TELL_ADMINS = "please tell the service's administrators"
 NOT_STARTED = "so your server was not started"
@@ -47,6 +47,7 @@ _SUDO_REFUSED = re.compile(
     r"|Sorry, user .* is not allowed to execute)",
     re.M,
 )
+_TOKEN_NOT_RECEIVED = re.compile(rf"^{TOKEN_NOT_RECEIVED_MARKER}$", re.M)
 _SUDO_UNKNOWN_USER = re.compile(r"^sudo: unknown user", re.M)
 _COMMAND_NOT_FOUND = re.compile(rf"^sudo: \S*{SUBMIT_SCRIPT}: command not found$", re.M)
 _SBATCH_ERROR = re.compile(r"^sbatch: error: (?:Batch job submission failed: )?(.+)$", re.M)
@@ -58,6 +59,11 @@ def submit_failure(stderr, account):
     exit_status = int(status.group(1)) if status else None
     if exit_status == 255:
         return SpawnFailed(f"The hub could not connect to the Slurm host over SSH, {NOT_STARTED}; {TELL_ADMINS}.")
+    if _TOKEN_NOT_RECEIVED.search(stderr):
+        return SpawnFailed(
+            f"The Slurm host's SSH server did not accept the hub's API token (it needs AcceptEnv {' '.join(SENT_ENV)} "
+            f"for {SSH_USER}), {NOT_STARTED}; {TELL_ADMINS}."
+        )
     if _SUDO_UNKNOWN_USER.search(stderr):
         return SpawnFailed(f"Your project account {account} does not exist on the Slurm host, {NOT_STARTED}; {TELL_ADMINS}.")
     if _SUDO_REFUSED.search(stderr):

@@ -2,9 +2,18 @@
 The commands batchspawner runs to drive Slurm over ssh, and the batch script it submits.
 
 Every command runs as
-    ssh ... jupyterspawner@<sshHostname> sudo -u <USER>.<PROJECT> <slurmspawner_wrappers script>
-and the jupyterspawner account's sudo policy allows exactly the three wrapper scripts.
+    ssh ... jupyterspawner@<sshHostname> sudo -u <USER>.<PROJECT> [VAR=value ...] <slurmspawner_wrappers script>
+(exec_prefix is the ssh part) and the jupyterspawner account's sudo policy allows exactly the three
+wrapper scripts.
+
+Secrets never travel on a command line: the Hub API token reaches the Slurm host in ssh's
+environment (SendEnv; the host's sshd accepts exactly those names for jupyterspawner, see
+brics_slurm/sshd_config.d/jupyterspawner.conf), and sudo's env_keep lets it through to sbatch.
+The other variables the job needs are not secret and are passed as sudo's VAR=value arguments.
 """
+
+import re
+import shlex
 
 SRV_DIR = "/srv/jupyterhub"
 SSH_KEY_FILE = f"{SRV_DIR}/ssh_key"
@@ -15,16 +24,35 @@ SSH_CONNECT_TIMEOUT_S = 20
 SSH_FAILED_MARKER = "BRICS_SLURM_HOST_UNREACHABLE"
 # Printed by the submit command when it fails, with the exit status (failures.py reads it).
 SUBMIT_FAILED_MARKER = "BRICS_SUBMIT_EXIT_STATUS"
+# Printed by the Slurm host's shell when the API token did not arrive (sshd without AcceptEnv).
+TOKEN_NOT_RECEIVED_MARKER = "BRICS_TOKEN_NOT_RECEIVED"
 SUBMIT_SCRIPT = "slurmspawner_sbatch"
+
+# Carried in ssh's environment, never on a command line (JupyterHub sets both to the API token).
+SENT_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+# Any other variable whose name says it is a secret is not passed at all: the sshd of the Slurm
+# host accepts only SENT_ENV, and a command line is readable by every user of that host.
+_LOOKS_SECRET = re.compile(r"TOKEN|SECRET|PASSW|PRIVATE|CRYPT", re.I)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def argv_variables(keepvars):
+    """The keepvars passed as sudo's VAR=value arguments: every valid name that is neither carried
+    in ssh's environment nor looks like a secret. Returns (passed, dropped)."""
+    passed, dropped = [], []
+    for name in (v for v in keepvars.split(",") if v):
+        if name in SENT_ENV:
+            continue
+        if _LOOKS_SECRET.search(name) or not _VARIABLE_NAME.fullmatch(name):
+            dropped.append(name)
+        else:
+            passed.append(name)
+    return passed, dropped
 
 
 def ssh_exec_prefix(hostname):
-    """batchspawner prepends this to every command; {{username}} is the job's <USER>.<PROJECT>.
-
-    Jinja form ({{ }}) so it renders the same whether batchspawner formats it alone or joined with a
-    command that itself uses Jinja. BatchMode: never prompt; StrictHostKeyChecking: only the host key
-    from the Secret (/etc/ssh/ssh_known_hosts) is trusted.
-    """
+    """batchspawner prepends this to every command. BatchMode: never prompt; StrictHostKeyChecking:
+    only the host key from the Secret (/etc/ssh/ssh_known_hosts) is trusted; SendEnv: the token."""
     return " ".join(
         [
             "ssh",
@@ -32,28 +60,36 @@ def ssh_exec_prefix(hostname):
             "-o BatchMode=yes",
             "-o StrictHostKeyChecking=yes",
             f"-o ConnectTimeout={SSH_CONNECT_TIMEOUT_S}",
+            *(f"-o SendEnv={name}" for name in SENT_ENV),
             f"{SSH_USER}@{hostname}",
-            "sudo -u {{username}}",
         ]
     )
 
 
-# Each keepvar crosses two shells: the hub's local `sh -c` (which runs ssh) and, after ssh has
-# joined its arguments with spaces, the remote login shell (`bash -c`). ssh does not carry the
-# environment, so each variable is passed as a VAR=value argument of sudo (allowed by env_keep).
-#
-# Locally, "$VAR" expands to the value, which sed turns into one single-quoted word for the remote
-# shell ( ' -> '\'' ); the surrounding double quotes keep it one argument locally. The remote shell
-# then removes exactly that quoting, so spaces, quotes, $, backslashes and newlines arrive intact.
-# (Trailing newlines of a value are lost to command substitution.)
+# {{username}} is the job's <USER>.<PROJECT>.
+_SUDO = "sudo -u {{username}}"
+
+# Each variable in {{brics_argv_vars}} (spawner.py: argv_variables of the keepvars) crosses two
+# shells: the hub's local `sh -c` (which runs ssh) and, after ssh has joined its arguments with
+# spaces, the remote login shell (`bash -c`). Locally, "$VAR" expands to the value, which sed turns
+# into one single-quoted word for the remote shell ( ' -> '\'' ); the surrounding double quotes keep
+# it one argument locally. The remote shell then removes exactly that quoting, so spaces, quotes,
+# $, backslashes and newlines arrive intact. (Trailing newlines of a value are lost to command
+# substitution.)
 KEEPVAR_ARG_TEMPLATE = r""""{{var}}=$(printf '%s' "${{var}}" | sed "s/'/'\\\\''/g;1s/^/'/;\$s/\$/'/")" """
 
 
 def batch_submit_cmd(wrappers_bin):
     """batchspawner keeps only a failed command's stderr, so the exit status (255: ssh itself
-    failed) is added to it locally, after everything the remote side printed."""
+    failed) is added to it locally, after everything the remote side printed. Before sudo, the Slurm
+    host's shell checks that the token arrived: without it the job would start and its server could
+    never reach the hub."""
+    token_check = shlex.quote(
+        f'if [ -z "${{{SENT_ENV[0]}-}}" ]; then echo "{TOKEN_NOT_RECEIVED_MARKER}" >&2; exit 97; fi;'
+    )
     return (
-        "{% for var in keepvars.split(',') if var %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
+        f"{token_check} {_SUDO} "
+        "{% for var in brics_argv_vars %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
         f"{wrappers_bin}/{SUBMIT_SCRIPT}"
         f' || {{ rc=$?; echo "{SUBMIT_FAILED_MARKER}=$rc" >&2; exit "$rc"; }}'
     )
@@ -70,7 +106,7 @@ def batch_submit_cmd(wrappers_bin):
 # nothing, or `slurm_load_jobs error: Invalid job id specified`) still reads as gone.
 def batch_query_cmd(wrappers_bin):
     return (
-        f"SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_squeue"
+        f"{_SUDO} SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_squeue"
         ' || { rc=$?; if [ "$rc" -eq 255 ]; then'
         f' echo "{SSH_FAILED_MARKER}: ssh to the Slurm host failed (exit status 255)" >&2;'
         ' fi; exit "$rc"; }'
@@ -78,7 +114,7 @@ def batch_query_cmd(wrappers_bin):
 
 
 def batch_cancel_cmd(wrappers_bin):
-    return f"SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_scancel"
+    return f"{_SUDO} SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_scancel"
 
 
 # SlurmSpawner's own unknown states (controller not answering) plus the ssh failure marker; (?m)

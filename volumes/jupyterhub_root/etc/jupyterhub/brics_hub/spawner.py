@@ -1,6 +1,7 @@
 """The spawner the hub uses: the installed BricsSlurmSpawner, plus what the deployment needs of it."""
 
 from .failures import SpawnFailed, job_ended, no_job_id, submit_failure
+from .slurm import argv_variables
 
 # What batchspawner (1.3) raises from start() when the job left the queue before the server was up.
 _JOB_ENDED_MESSAGES = ("The Jupyter batch job has disappeared", "The Jupyter batch job started but died")
@@ -17,6 +18,8 @@ def hub_spawner_class(base):
 
     Readable failures: a failed submission or a job that ends before its server starts becomes a
     SpawnFailed, one sentence for the user; the detail is logged.
+
+    The command templates (slurm.py) get what they need of each spawn from get_req_subvars.
     """
 
     class HubBricsSlurmSpawner(base):
@@ -32,6 +35,14 @@ def hub_spawner_class(base):
         async def _restore_auth_state(self):
             if not self._auth_state_hook_ran:
                 await self.run_auth_state_hook(await self.user.get_auth_state())
+
+        def get_req_subvars(self):
+            subvars = super().get_req_subvars()
+            passed, dropped = argv_variables(subvars.get("keepvars", ""))
+            if dropped:
+                self.log.warning("Not passing %s to the Slurm job: not a variable name, or a secret that must not go on a command line", ", ".join(dropped))
+            subvars["brics_argv_vars"] = passed
+            return subvars
 
         async def poll(self):
             await self._restore_auth_state()
