@@ -116,9 +116,20 @@ const baseUrlCheck: Check = (raw) => {
   return describeBadCharacters(v, URL_PATH_CHAR);
 };
 
-/** FACTS: dev user names are lower case and start with a letter, or spawning fails. */
-const DEV_USER = /^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*$/;
-const MAX_UNIX_USERNAME = 32;
+/**
+ * The Unix account a job runs as, <USER>.<PROJECT>: devUsers names in the ConfigMap, and the hub
+ * applies the same rule (through hubSettings.ts) to the names the identity token's projects claim
+ * gives, before any reaches a shell. FACTS: lower case and starting with a letter, or spawning
+ * fails; at most 32 characters, useradd's limit.
+ */
+export const ACCOUNT_NAME = {
+  pattern: /^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*$/,
+  maxLength: 32,
+  description:
+    "an account name <USER>.<PROJECT> (each part of lower-case letters, digits, _ and -, starting with a letter; at most 32 characters)",
+} as const;
+const DEV_USER = ACCOUNT_NAME.pattern;
+const MAX_UNIX_USERNAME = ACCOUNT_NAME.maxLength;
 
 const devUsersCheck: Check = (v) => {
   if (v.trim() !== v) return "has leading or trailing white space";

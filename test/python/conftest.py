@@ -17,6 +17,7 @@ import http.client
 import json
 import logging
 import re
+import shlex
 import sys
 import types
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 from fake_remote import fake_remote  # noqa: F401  (a fixture for every test module)
 from jinja2 import Template
-from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode
+from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application, Config, LoggingConfigurable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +137,8 @@ class JupyterHub(Application):
 
 
 class Spawner(LoggingConfigurable):
+    options_form = Any("").tag(config=True)
+    options_from_form = Any().tag(config=True)
     hub_connect_url = Unicode().tag(config=True)
     env_keep = List().tag(config=True)
     environment = Dict().tag(config=True)
@@ -156,6 +159,10 @@ class Spawner(LoggingConfigurable):
 
     async def run_auth_state_hook(self, auth_state):
         pass
+
+    def run_options_from_form(self, form_data):
+        # JupyterHub 5.2: passes the spawner when options_from_form takes one.
+        return self.options_from_form(form_data, spawner=self)
 
 
 module("jupyterhub")
@@ -345,6 +352,41 @@ module("batchspawner", format_template=format_template, JobStatus=JobStatus, Slu
 # --- bricsauthenticator ----------------------------------------------------------------------
 
 
+def make_options_form(projects):
+    """bricsauthenticator's form: the project, a job duration of 1, 2, 4 or 8 h, 1 to 4 GPUs, free-text partition and reservation."""
+    select = lambda name, options: f'<select name="{name}">' + "".join(f'<option value="{v}">{label}</option>' for v, label in options) + "</select>"  # noqa: E731
+    return "\n".join(
+        [
+            select("brics_project", [(p, f"{p}: {d['name']}") for p, d in projects.items()]) if projects else '<select name="brics_project"><option value="" disabled>No projects available</option></select>',
+            select("runtime", [("01:00:00", "1h"), ("02:00:00", "2h"), ("04:00:00", "4h"), ("08:00:00", "8h")]),
+            select("ngpus", [(str(n), str(n)) for n in range(1, 5)]),
+            '<input type="text" name="partition" value="">',
+            '<input type="text" name="reservation" value="">',
+        ]
+    )
+
+
+def interpret_form_data(form_data, valid_projects):
+    """bricsauthenticator's validation: values checked by shape only (any HH:MM:SS, any one digit), then shell-quoted."""
+    if not set(form_data) <= {"brics_project", "runtime", "ngpus", "partition", "reservation"}:
+        raise ValueError("Invalid spawner options input: unknown form data keys")
+    project = form_data["brics_project"][0]
+    if not re.fullmatch(r"^[a-z][a-z0-9\-_]*\.[a-z][a-z0-9\-_]*$", project) or project not in valid_projects:
+        raise ValueError("Invalid spawner options input: brics_project not valid")
+    runtime = form_data["runtime"][0]
+    if not re.fullmatch(r"\d\d:\d\d:\d\d", runtime) or int(runtime[:2]) > 23 or int(runtime[3:5]) > 59 or int(runtime[6:]) > 59:
+        raise ValueError("Invalid spawner options input: runtime not valid")
+    if not re.fullmatch(r"\d", form_data["ngpus"][0]):
+        raise ValueError("Invalid spawner options input: ngpus not valid")
+    options = {"brics_project": project, "runtime": runtime, "ngpus": form_data["ngpus"][0]}
+    for key in ("partition", "reservation"):
+        value = form_data.get(key, [""])[0]
+        if value and not re.fullmatch(r"[a-zA-Z0-9\-_]*", value):
+            raise ValueError(f"Invalid spawner options input: {key} not valid")
+        options[key] = value or None
+    return {k: (shlex.quote(v) if v is not None else None) for k, v in options.items()}
+
+
 class BricsSlurmSpawner(SlurmSpawner):
     """bricsauthenticator's BricsSlurmSpawner: the job's account and home from auth_state and the form.
     Records the calls JupyterHub makes, so tests can see their order."""
@@ -368,6 +410,21 @@ class BricsSlurmSpawner(SlurmSpawner):
     async def run_auth_state_hook(self, auth_state):
         self.calls.append(("auth_state_hook", auth_state))
         self.brics_projects = auth_state or {}
+
+    @default("options_form")
+    def _options_form_default(self):
+        return lambda spawner: make_options_form(spawner.brics_projects)
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        def options_from_form(form_data, spawner):
+            try:
+                return interpret_form_data(form_data, set(spawner.brics_projects))
+            except ValueError as e:
+                raise HTTPError(500, str(e))
+
+        return options_from_form
+
 
     async def poll(self):
         self.calls.append(("poll",))

@@ -59,6 +59,8 @@ case ${FAKE_SUDO:-} in
   unknown-user) echo "sudo: unknown user $target" >&2; echo "sudo: error initializing audit plugin sudoers_audit" >&2; exit 1 ;;
 esac
 [[ -x $1 ]] || { echo "sudo: $1: command not found" >&2; exit 1; }
+# The policy allows the wrappers without arguments only ("").
+[[ $# -eq 1 ]] || { echo "sudo: a password is required" >&2; exit 1; }
 echo "$target" > "$FAKE_DIR/sudo_user"
 exec env -i FAKE_DIR="$FAKE_DIR" FAKE_SQUEUE="${FAKE_SQUEUE:-}" FAKE_SBATCH="${FAKE_SBATCH:-}" "${vars[@]}" "$@"
 """

@@ -42,7 +42,7 @@ def test_config_loads_for_every_environment(loader, name):
     assert sp.notebook_dir == "~/"
     assert sp.exec_prefix.startswith("ssh -i /srv/jupyterhub/ssh_key -o BatchMode=yes -o StrictHostKeyChecking=yes")
     assert sp.exec_prefix.endswith(f"jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']}")
-    assert f" sudo -u {{{{username}}}} " in sp.batch_submit_cmd
+    assert " sudo -u {{brics_account}} " in sp.batch_submit_cmd
     assert sp.batch_submit_cmd.split(" || ")[-2].endswith(f"{env['DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN']}/slurmspawner_sbatch")
     if auth == "dummy":
         from brics_hub.auth import DummyBricsAuthenticator

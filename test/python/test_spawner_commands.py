@@ -53,10 +53,12 @@ def make_spawner(loader, fake_remote, env=NASTY_VALUES, account="alice.proj1", n
     return sp
 
 
-def render(sp, command, **more):
+def render(sp, command, job_id=None):
     """BatchSpawnerBase (1.3): exec_prefix and the command are formatted separately with
-    get_req_subvars() (plus job_id for query and cancel), joined by a space."""
-    subvars = sp.get_req_subvars() | more
+    get_req_subvars() (plus the spawner's job_id for query and cancel), joined by a space."""
+    if job_id is not None:
+        sp.job_id = job_id
+    subvars = sp.get_req_subvars() | ({"job_id": sp.job_id} if job_id is not None else {})
     return " ".join((format_template(sp.exec_prefix, **subvars), format_template(command, **subvars)))
 
 

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
-import { Browser, formAction, hiddenXsrf } from "./browser.js";
+import { Browser, formAction, hiddenXsrf, visibleText } from "./browser.js";
 import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { startCmdlineScan, tokenOfRunningJob } from "./secretScan.js";
@@ -54,18 +54,6 @@ async function hashesOfHubState(): Promise<string> {
   // What the hub keeps beside its database: the auth_state crypt key (made once by the image's
   // start script) and JupyterHub's cookie secret.
   return sh(HUB, "cd /srv/jupyterhub && sha256sum jupyterhub_crypt_key jupyterhub_cookie_secret");
-}
-
-/** The text of an HTML page as a browser shows it (tags dropped, the entities JupyterHub's templates write decoded). */
-function visibleText(html: string): string {
-  return html
-    .replace(/<[^>]*>/g, " ")
-    .replace(/&#39;|&#x27;/g, "'")
-    .replace(/&quot;/g, '"')
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&amp;/g, "&")
-    .replace(/\s+/g, " ");
 }
 
 /**

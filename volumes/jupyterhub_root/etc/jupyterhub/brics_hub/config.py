@@ -73,7 +73,7 @@ def apply_config(settings, c):
     else:
         raise HubConfigError(f"authentication {settings.auth!r} of {settings.environment} is not one this hub module knows")
 
-    c.JupyterHub.spawner_class = hub_spawner_class(installed_plugin("jupyterhub.spawners"))
+    c.JupyterHub.spawner_class = hub_spawner_class(installed_plugin("jupyterhub.spawners"), settings.account_rule)
     spawner = c.BricsSlurmSpawner
     spawner.hub_connect_url = settings["hubConnectUrl"]
     # Only what the job needs crosses to Slurm (keepvars); the hub's PATH etc. mean nothing there.

@@ -92,3 +92,16 @@ def job_ended(job_id, homedir):
         f"Your Slurm job {job_id} ended before its Jupyter server started (its log is {where}); "
         f"if the log does not say why, {TELL_ADMINS}."
     )
+
+
+def bad_account(account, rule):
+    shown = repr(account) if len(repr(account)) <= 60 else repr(account)[:57] + "..."
+    return SpawnFailed(
+        f"The identity provider named the account {shown} for this project, which is not {rule.description}, "
+        f"{NOT_STARTED}; {TELL_ADMINS}.",
+        status_code=403,
+    )
+
+
+def bad_choice(why):
+    return SpawnFailed(f"{why}, {NOT_STARTED}; choose again from the form.", status_code=400)

@@ -61,13 +61,24 @@ def ssh_exec_prefix(hostname):
             "-o StrictHostKeyChecking=yes",
             f"-o ConnectTimeout={SSH_CONNECT_TIMEOUT_S}",
             *(f"-o SendEnv={name}" for name in SENT_ENV),
-            f"{SSH_USER}@{hostname}",
+            shlex.quote(f"{SSH_USER}@{hostname}"),
         ]
     )
 
 
-# {{username}} is the job's <USER>.<PROJECT>.
-_SUDO = "sudo -u {{username}}"
+# The per-spawn values come from the spawner (spawner.py get_req_subvars), validated and quoted for
+# both shells they cross (quoted_for_both_shells): {{brics_account}} is the job's <USER>.<PROJECT>,
+# {{brics_job_id}} the job id (digits only).
+_SUDO = "sudo -u {{brics_account}}"
+
+# A Slurm job id as sbatch --parsable prints it; only this ever reaches a command.
+JOB_ID = re.compile(r"[0-9]{1,20}")
+
+
+def quoted_for_both_shells(word):
+    """`word` as the hub's `sh -c` must see it so that the Slurm host's shell, which runs what ssh
+    joined with spaces, gets exactly `word` as one argument."""
+    return shlex.quote(shlex.quote(word))
 
 # Each variable in {{brics_argv_vars}} (spawner.py: argv_variables of the keepvars) crosses two
 # shells: the hub's local `sh -c` (which runs ssh) and, after ssh has joined its arguments with
@@ -90,7 +101,7 @@ def batch_submit_cmd(wrappers_bin):
     return (
         f"{token_check} {_SUDO} "
         "{% for var in brics_argv_vars %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
-        f"{wrappers_bin}/{SUBMIT_SCRIPT}"
+        f"{quoted_for_both_shells(wrappers_bin + '/' + SUBMIT_SCRIPT)}"
         f' || {{ rc=$?; echo "{SUBMIT_FAILED_MARKER}=$rc" >&2; exit "$rc"; }}'
     )
 
@@ -106,7 +117,7 @@ def batch_submit_cmd(wrappers_bin):
 # nothing, or `slurm_load_jobs error: Invalid job id specified`) still reads as gone.
 def batch_query_cmd(wrappers_bin):
     return (
-        f"{_SUDO} SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_squeue"
+        f"{_SUDO} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {quoted_for_both_shells(wrappers_bin + '/slurmspawner_squeue')}"
         ' || { rc=$?; if [ "$rc" -eq 255 ]; then'
         f' echo "{SSH_FAILED_MARKER}: ssh to the Slurm host failed (exit status 255)" >&2;'
         ' fi; exit "$rc"; }'
@@ -114,7 +125,7 @@ def batch_query_cmd(wrappers_bin):
 
 
 def batch_cancel_cmd(wrappers_bin):
-    return f"{_SUDO} SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_scancel"
+    return f"{_SUDO} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {quoted_for_both_shells(wrappers_bin + '/slurmspawner_scancel')}"
 
 
 # SlurmSpawner's own unknown states (controller not answering) plus the ssh failure marker; (?m)
