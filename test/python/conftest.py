@@ -389,7 +389,8 @@ def interpret_form_data(form_data, valid_projects):
 
 class BricsSlurmSpawner(SlurmSpawner):
     """bricsauthenticator's BricsSlurmSpawner: the job's account and home from auth_state and the form.
-    Records the calls JupyterHub makes, so tests can see their order."""
+    Records the poll and stop calls JupyterHub makes (then does what the real one does), so tests
+    can see their order."""
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
@@ -428,10 +429,11 @@ class BricsSlurmSpawner(SlurmSpawner):
 
     async def poll(self):
         self.calls.append(("poll",))
-        return None
+        return await super().poll()
 
     async def stop(self, now=False):
         self.calls.append(("stop", now))
+        return await super().stop(now=now)
 
 
 class BricsLoginHandler(LoginHandler):

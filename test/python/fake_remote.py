@@ -35,6 +35,10 @@ if [[ -n ${FAKE_SSH_FAIL:-} ]]; then
   echo "ssh: connect to host ${dest#*@} port 22: Connection refused" >&2
   exit 255
 fi
+if [[ -n ${FAKE_SSH_HANG:-} ]]; then
+  # A half-open connection: nothing ever answers.
+  exec sleep 600
+fi
 exec env -i PATH="$PATH" USER=jupyterspawner HOME=/home/jupyterspawner SHELL=/bin/bash FAKE_DIR="$FAKE_DIR" \
   FAKE_SQUEUE="${FAKE_SQUEUE:-}" FAKE_SUDO="${FAKE_SUDO:-}" FAKE_SBATCH="${FAKE_SBATCH:-}" "${sent[@]}" bash -c "$*"
 """
@@ -87,8 +91,16 @@ echo "$job" > "$FAKE_DIR/squeue_job"
 case ${FAKE_SQUEUE:-running} in
   running) echo "RUNNING node1" ;;
   pending) echo "PENDING " ;;
+  suspended) echo "SUSPENDED node1" ;;
+  requeued) echo "REQUEUED " ;;
+  completed) echo "COMPLETED node1" ;;
   gone) echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1 ;;
   finished) ;;
+  zero-bytes) echo "slurm_load_jobs error: Zero Bytes were transmitted or received" >&2; exit 1 ;;
+  standby) echo "slurm_load_jobs error: Slurm backup controller in standby mode" >&2; exit 1 ;;
+  no-controller) echo "slurm_load_jobs error: Unable to contact slurm controller (connect failure)" >&2; exit 1 ;;
+  traceback) printf 'Traceback (most recent call last):\n  File "x", line 1, in <module>\nModuleNotFoundError: No module named slurmspawner_wrappers\n' >&2; exit 1 ;;
+  silent-failure) exit 3 ;;
 esac
 """
 

@@ -40,10 +40,14 @@ def test_config_loads_for_every_environment(loader, name):
     assert sp.req_srun == "srun --export=ALL"
     assert sp.req_options == "--nodes=1"
     assert sp.notebook_dir == "~/"
-    assert sp.exec_prefix.startswith("ssh -i /srv/jupyterhub/ssh_key -o BatchMode=yes -o StrictHostKeyChecking=yes")
-    assert sp.exec_prefix.endswith(f"jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']}")
+    assert sp.exec_prefix == ""
+    ssh = f"timeout -k 5 90 ssh -i /srv/jupyterhub/ssh_key -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o SendEnv=JUPYTERHUB_API_TOKEN -o SendEnv=JPY_API_TOKEN jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']} "
+    wrappers = env["DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN"]
+    assert sp.batch_submit_cmd.startswith(ssh)
     assert " sudo -u {{brics_account}} " in sp.batch_submit_cmd
-    assert sp.batch_submit_cmd.split(" || ")[-2].endswith(f"{env['DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN']}/slurmspawner_sbatch")
+    assert sp.batch_submit_cmd.split(" || ")[-2].endswith(f"{wrappers}/slurmspawner_sbatch")
+    assert sp.batch_query_cmd.startswith(f"out=$({ssh}sudo -u {{{{brics_account}}}} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {wrappers}/slurmspawner_squeue)")
+    assert sp.batch_cancel_cmd.startswith(f"{ssh}sudo -u {{{{brics_account}}}} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {wrappers}/slurmspawner_scancel ||")
     if auth == "dummy":
         from brics_hub.auth import DummyBricsAuthenticator
 
@@ -270,7 +274,7 @@ def test_spawner_restores_auth_state_before_first_poll_or_stop_after_a_hub_resta
 
     async def scenario():
         if first == "poll":
-            assert await spawner.poll() is None
+            await spawner.poll()
         else:
             await spawner.stop(now=True)
         await spawner.poll()

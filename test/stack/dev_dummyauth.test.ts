@@ -50,6 +50,11 @@ async function startSshd(): Promise<void> {
   );
 }
 
+/** The pids of the Slurm container's processes whose command name matches a shell pattern (no procps there). */
+function pidsOf(pattern: string): string {
+  return `$(for p in /proc/[0-9]*; do case "$(cat "$p/comm" 2>/dev/null)" in ${pattern}) echo "\${p#/proc/}";; esac; done)`;
+}
+
 async function hashesOfHubState(): Promise<string> {
   // What the hub keeps beside its database: the auth_state crypt key (made once by the image's
   // start script) and JupyterHub's cookie secret.
@@ -205,7 +210,69 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
       "the job was not cancelled",
     );
 
-    // 6b. Hub restart: cleanup_servers = False keeps the server.
+    // 6b. Failures on the Slurm side that say nothing about the job: each keeps the server and its
+    //     job, and the hub's log says why at warning level.
+    const wrappers = data["slurmSpawnerWrappersBin"] ?? "";
+    const survives = async (fault: string, detail: RegExp, inject: string, repair: string, waitS = 60) => {
+      await h.timed(`fault: ${fault}`, async () => {
+        const logLines = (await sh(HUB, "wc -l < /var/log/jupyterhub/jupyterhub.log")).trim();
+        await sh(SLURM, inject);
+        try {
+          await until(`a poll that reads "${fault}" as state unknown`, waitS, async () => {
+            const since = await sh(HUB, `tail -n +${Number(logLines) + 1} /var/log/jupyterhub/jupyterhub.log`);
+            const warned = since.split(/(?=^\[[A-Z] )/m).find((r) => r.startsWith("[W ") && r.includes(`Slurm job ${job.id} of ${unixUser}: state unknown, keeping the server and asking again: `));
+            return warned !== undefined && detail.test(warned) ? true : undefined;
+          });
+          await new Promise((r) => setTimeout(r, (POLL_INTERVAL + 1) * 1000));
+        } finally {
+          await sh(SLURM, repair);
+        }
+      });
+      assert.ok(await until(`the server after "${fault}"`, 60, () => serverStatus(browser, base, user)), `server reachable after: ${fault}`);
+      assert.deepEqual((await slurmJobs(SLURM)).map((j) => [j.id, j.state]), [[job.id, "RUNNING"]], `the job runs on after: ${fault}`);
+    };
+    await survives(
+      "the job's account unknown to sudo (an LDAP outage)",
+      new RegExp(`sudo: unknown user ${unixUser}`),
+      `sed -i 's/^${unixUser}:/${unixUser}x:/' /etc/passwd /etc/shadow`,
+      `sed -i 's/^${unixUser}x:/${unixUser}:/' /etc/passwd /etc/shadow`,
+    );
+    await survives(
+      "the sudo rule removed",
+      /sudo: .*password is required/,
+      "mv /etc/sudoers.d/jupyterspawner /root/jupyterspawner.sudoers",
+      "mv /root/jupyterspawner.sudoers /etc/sudoers.d/jupyterspawner",
+    );
+    await survives(
+      "the squeue wrapper exiting with a Python traceback",
+      /Traceback \(most recent call last\)[\s\S]*ModuleNotFoundError/,
+      `mv ${wrappers}/slurmspawner_squeue ${wrappers}/slurmspawner_squeue.away && ` +
+        `printf '#!/usr/bin/python3\\nimport slurmspawner_wrappers_not_installed\\n' > ${wrappers}/slurmspawner_squeue && chmod 755 ${wrappers}/slurmspawner_squeue`,
+      `mv ${wrappers}/slurmspawner_squeue.away ${wrappers}/slurmspawner_squeue`,
+    );
+    await survives(
+      "slurmctld stopped (SIGSTOP: it accepts connections and never answers)",
+      /slurm_load_jobs error: /,
+      `kill -STOP ${pidsOf("slurmctld")}`,
+      `kill -CONT ${pidsOf("slurmctld")}`,
+      90,
+    );
+    // A half-open connection: while a query is under way, every sshd process of the Slurm host stops
+    // (SIGSTOP), so the hub's ssh hears nothing more and would wait forever; ServerAliveInterval
+    // ends it. The query wrapper is slowed down so that the stop lands in the middle of a query.
+    const started = "/tmp/brics-env-stack-query-started";
+    await survives(
+      "the Slurm host's sshd stops answering in the middle of a query",
+      /Timeout, server \S+ not responding/,
+      `rm -f ${started} && mv ${wrappers}/slurmspawner_squeue ${wrappers}/slurmspawner_squeue.away && ` +
+        `printf '#!/bin/sh\\ntouch ${started}\\nsleep 3\\nexec ${wrappers}/slurmspawner_squeue.away\\n' > ${wrappers}/slurmspawner_squeue && ` +
+        `chmod 755 ${wrappers}/slurmspawner_squeue && ` +
+        `for i in $(seq 1 400); do [ -e ${started} ] && break; sleep 0.05; done && [ -e ${started} ] && kill -STOP ${pidsOf("sshd*")}`,
+      `kill -CONT ${pidsOf("sshd*")}; mv ${wrappers}/slurmspawner_squeue.away ${wrappers}/slurmspawner_squeue`,
+      120,
+    );
+
+    // 6c. Hub restart: cleanup_servers = False keeps the server.
     await h.timed("fault: hub container restarted", async () => {
       const r = await podman(["restart", "--time", "20", HUB], 180_000);
       assert.equal(r.code, 0, `podman restart: ${r.err}`);

@@ -10,15 +10,7 @@ from jupyterhub.app import JupyterHub
 from .auth import DummyBricsAuthenticator, brics_authenticator_class
 from .recognised import check_recognised
 from .settings import HubConfigError
-from .slurm import (
-    SRV_DIR,
-    STATE_UNKNOWN_RE,
-    batch_cancel_cmd,
-    batch_query_cmd,
-    batch_script,
-    batch_submit_cmd,
-    ssh_exec_prefix,
-)
+from .slurm import SRV_DIR, batch_cancel_cmd, batch_query_cmd, batch_script, batch_submit_cmd
 from .spawner import hub_spawner_class
 
 # The name bricsauthenticator registers its authenticator and spawner under.
@@ -92,10 +84,11 @@ def apply_config(settings, c):
     spawner.req_options = "--nodes=1"
     spawner.batch_script = batch_script(settings.slurm)
     wrappers_bin = settings["slurmSpawnerWrappersBin"].rstrip("/")
-    spawner.exec_prefix = ssh_exec_prefix(settings["sshHostname"])
-    spawner.batch_submit_cmd = batch_submit_cmd(wrappers_bin)
-    spawner.batch_query_cmd = batch_query_cmd(wrappers_bin)
-    spawner.batch_cancel_cmd = batch_cancel_cmd(wrappers_bin)
-    spawner.state_unknown_re = STATE_UNKNOWN_RE
+    ssh_host = settings["sshHostname"]
+    # The commands run ssh themselves (slurm.py), so nothing goes in front of them.
+    spawner.exec_prefix = ""
+    spawner.batch_submit_cmd = batch_submit_cmd(ssh_host, wrappers_bin)
+    spawner.batch_query_cmd = batch_query_cmd(ssh_host, wrappers_bin)
+    spawner.batch_cancel_cmd = batch_cancel_cmd(ssh_host, wrappers_bin)
 
     check_recognised(c, JupyterHub)

@@ -14,7 +14,7 @@ import re
 
 from tornado import web
 
-from .slurm import SENT_ENV, SSH_USER, SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT, TOKEN_NOT_RECEIVED_MARKER
+from .slurm import SENT_ENV, SLURM_COMMAND_TIMEOUT_S, SSH_USER, SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT, TIMED_OUT_EXIT_STATUSES, TOKEN_NOT_RECEIVED_MARKER
 
 TELL_ADMINS = "please tell the service's administrators"
 NOT_STARTED = "so your server was not started"
@@ -53,12 +53,23 @@ _COMMAND_NOT_FOUND = re.compile(rf"^sudo: \S*{SUBMIT_SCRIPT}: command not found$
 _SBATCH_ERROR = re.compile(r"^sbatch: error: (?:Batch job submission failed: )?(.+)$", re.M)
 
 
+def _exit_status(stderr):
+    status = _EXIT_STATUS.search(stderr)
+    return int(status.group(1)) if status else None
+
+
+def submit_timed_out(stderr):
+    """Whether the submit command was ended by its timeout (sbatch may have submitted the job all the same)."""
+    return _exit_status(stderr) in TIMED_OUT_EXIT_STATUSES
+
+
 def submit_failure(stderr, account):
     """The SpawnFailed for a failed submit command, from what batchspawner kept of it (stderr)."""
-    status = _EXIT_STATUS.search(stderr)
-    exit_status = int(status.group(1)) if status else None
+    exit_status = _exit_status(stderr)
     if exit_status == 255:
         return SpawnFailed(f"The hub could not connect to the Slurm host over SSH, {NOT_STARTED}; {TELL_ADMINS}.")
+    if exit_status in TIMED_OUT_EXIT_STATUSES:
+        return SpawnFailed(f"The Slurm host did not answer within {SLURM_COMMAND_TIMEOUT_S} s, {NOT_STARTED}; {TELL_ADMINS}.")
     if _TOKEN_NOT_RECEIVED.search(stderr):
         return SpawnFailed(
             f"The Slurm host's SSH server did not accept the hub's API token (it needs AcceptEnv {' '.join(SENT_ENV)} "

@@ -1,8 +1,10 @@
 """The spawner the hub uses: the installed BricsSlurmSpawner, plus what the deployment needs of it."""
 
-from .failures import SpawnFailed, bad_account, bad_choice, job_ended, no_job_id, submit_failure
+from batchspawner import JobStatus
+
+from .failures import SpawnFailed, bad_account, bad_choice, job_ended, no_job_id, submit_failure, submit_timed_out
 from .form import offered_choices, refusal
-from .slurm import JOB_ID, argv_variables, quoted_for_both_shells
+from .slurm import JOB_ID, argv_variables, job_gone, quoted_for_both_shells
 
 # What batchspawner (1.3) raises from start() when the job left the queue before the server was up.
 _JOB_ENDED_MESSAGES = ("The Jupyter batch job has disappeared", "The Jupyter batch job started but died")
@@ -20,6 +22,11 @@ def hub_spawner_class(base, account_rule):
 
     Readable failures: a failed submission or a job that ends before its server starts becomes a
     SpawnFailed, one sentence for the user; the detail is logged.
+
+    No job is orphaned by a failed poll: only a definite answer (Slurm does not know the job, or it
+    has ended) drops a server; anything else (ssh, sudo or a wrapper failing, the controller not
+    answering, a suspended or requeued job) keeps it and asks again, with a warning in the log. A
+    stop never runs scancel without a job id.
 
     Nothing untrusted reaches a shell: the command templates (slurm.py) get the job's account and
     job id from get_req_subvars, validated (the account comes from the identity token's projects
@@ -60,6 +67,54 @@ def hub_spawner_class(base, account_rule):
             subvars["brics_job_id"] = quoted_for_both_shells(self.job_id)
             return subvars
 
+        def _account(self):
+            """The job's account for a log line; never fails (the project may not be known yet)."""
+            try:
+                return self.req_username
+            except Exception:
+                return "(account not known)"
+
+        def state_isunknown(self):
+            # batchspawner asks this after state_isrunning and state_ispending: what is not a
+            # definite "gone" is not knowing.
+            return not job_gone(self.job_status or "")
+
+        async def query_job_status(self):
+            if self.job_id and not JOB_ID.fullmatch(self.job_id):
+                # No Slurm job can have this id; nothing is run with it.
+                self.log.error("Slurm job id %r of %s is not a job id: treating the job as gone", self.job_id, self._account())
+                self.job_status = ""
+                return JobStatus.NOTFOUND
+            status = await super().query_job_status()
+            if status == JobStatus.UNKNOWN:
+                self.log.warning(
+                    "Slurm job %s of %s: state unknown, keeping the server and asking again: %s",
+                    self.job_id,
+                    self._account(),
+                    self.job_status or "(no output)",
+                )
+            return status
+
+        async def cancel_batch_job(self):
+            if not JOB_ID.fullmatch(self.job_id or ""):
+                if self.job_id:
+                    self.log.error("Not cancelling Slurm job %r of %s: not a job id", self.job_id, self._account())
+                else:
+                    self.log.info("No Slurm job to cancel for %s", self._account())
+                return
+            try:
+                await super().cancel_batch_job()
+            except RuntimeError as e:
+                self.log.error(
+                    "Cancelling Slurm job %s of %s failed; it runs on until its time limit unless it is cancelled on the "
+                    "Slurm host (scancel %s): %s",
+                    self.job_id,
+                    self._account(),
+                    self.job_id,
+                    e,
+                )
+                raise
+
         def _choices(self):
             form = self.options_form
             return offered_choices(form(self) if callable(form) else form)
@@ -93,6 +148,11 @@ def hub_spawner_class(base, account_rule):
             except RuntimeError as e:
                 failure = submit_failure(str(e), self.req_username)
                 self.log.error("Submitting the Slurm job as %s failed: %s\n%s", self.req_username, failure.jupyterhub_message, e)
+                if submit_timed_out(str(e)):
+                    self.log.error(
+                        "The job may have been submitted all the same: on the Slurm host, squeue -u %s -n spawner-jupyterhub",
+                        self.req_username,
+                    )
                 raise failure from e
             if not JOB_ID.fullmatch(job_id or ""):
                 if job_id:
