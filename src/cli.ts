@@ -185,9 +185,11 @@ key pairs the environment makes itself when both halves are missing (ssh_client_
 ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
 private keys) atomically, when its content changes. Ports are published through the manifest
 (hostPort), which works on every podman version: 127.0.0.1:8000 for the proxy where there is no
-Zenith client, and the host/port of hubConnectUrl for the Hub API (8081) where Slurm is
-external. Works on files only (never calls podman). On podman < 4.4, start the result with
-'brics-env up', which plays an adapted copy, rather than with podman kube play directly.
+Zenith client, and, where Slurm is external, the Hub API (8081) on the address and port of
+hubConnectUrl only (a host name is looked up, and refused when it does not resolve; --publish
+0.0.0.0:8081:8081 publishes it on every address). Works on files only (never calls podman). On
+podman < 4.4, start the result with 'brics-env up', which plays an adapted copy, rather than with
+podman kube play directly.
 
 Environment:
   BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)

@@ -84,6 +84,7 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
   const objects = buildManifest(env, {
     keys: keyMaterial(env, files),
     ...(checked.config.hubConnectUrl !== undefined ? { hubConnectUrl: checked.config.hubConnectUrl } : {}),
+    ...(checked.hubConnectAddress !== undefined ? { hubConnectAddress: checked.hubConnectAddress } : {}),
     ...(opts.publish !== undefined && opts.publish.length > 0 ? { publish: opts.publish } : {}),
     zenithClientImage: zenithClientImage(variables()),
   });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
-import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
+import { publishedProxyPort } from "../plan/manifest.js";
 import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
@@ -47,12 +47,8 @@ const SLURM_PROBE_MS = 500;
 const SLURM_PROBE_HURRIED_MS = 100;
 
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
-function proxyAddress(env: Environment, config: ConfigValues, publish: readonly string[] | undefined) {
-  const ports = publishedPorts(env, {
-    ...(config.hubConnectUrl !== undefined ? { hubConnectUrl: config.hubConnectUrl } : {}),
-    ...(publish !== undefined ? { publish } : {}),
-  });
-  const proxy = ports.find((p) => p.containerPort === PROXY_PORT);
+function proxyAddress(env: Environment, publish: readonly string[] | undefined) {
+  const proxy = publishedProxyPort(env, publish);
   if (proxy === undefined) return undefined;
   const host = proxy.hostIP === "0.0.0.0" || proxy.hostIP === "::" ? "127.0.0.1" : proxy.hostIP;
   return { host: host.includes(":") ? `[${host}]` : host, port: proxy.hostPort };
@@ -124,7 +120,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   out.say(`started pod ${pod}`);
 
   const config = checked.config;
-  const address = proxyAddress(env, config, opts.publish);
+  const address = proxyAddress(env, opts.publish);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
   // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no

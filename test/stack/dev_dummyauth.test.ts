@@ -55,6 +55,30 @@ function pidsOf(pattern: string): string {
   return `$(for p in /proc/[0-9]*; do case "$(cat "$p/comm" 2>/dev/null)" in ${pattern}) echo "\${p#/proc/}";; esac; done)`;
 }
 
+/** The local addresses of the sockets listening on `port` in a container, from /proc/net/tcp{,6}. */
+async function listenersOn(container: string, port: number): Promise<string[]> {
+  const text = await sh(container, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || true");
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const addresses: string[] = [];
+  for (const line of text.split("\n")) {
+    const [, local, , state] = line.trim().split(/\s+/);
+    if (state !== "0A" || local === undefined || !local.endsWith(`:${hexPort}`)) continue;
+    const hex = local.slice(0, -5);
+    // Each 32-bit word is in host (little-endian) byte order.
+    const bytes = (hex.match(/.{8}/g) ?? []).flatMap((w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)));
+    addresses.push(
+      bytes.length === 4
+        ? bytes.join(".")
+        : bytes.every((b, i) => b === (i === 15 ? 1 : 0))
+          ? "::1"
+          : bytes.every((b) => b === 0)
+            ? "::"
+            : hex,
+    );
+  }
+  return addresses;
+}
+
 async function hashesOfHubState(): Promise<string> {
   // What the hub keeps beside its database: the auth_state crypt key (made once by the image's
   // start script) and JupyterHub's cookie secret.
@@ -111,6 +135,12 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
     await h.timed("  + extra wait for /hub/health", () => hubHealthy(base));
     await h.timed("  + extra wait for the Slurm container", () => h.slurmReady());
+
+    // 3b. The Hub API listens on the pod's loopback only: the user servers in the Slurm container
+    //     reach it there, nothing outside the pod can.
+    const hubApi = await listenersOn(HUB, 8081);
+    assert.ok(hubApi.length > 0, "the Hub API listens");
+    assert.deepEqual(hubApi.filter((a) => a !== "127.0.0.1" && a !== "::1"), [], `the Hub API listens on loopback only: ${hubApi.join(", ")}`);
 
     // 4. Log in as a browser would.
     const browser = new Browser(ORIGIN);

@@ -37,9 +37,12 @@ def apply_config(settings, c):
     c.Application.log_level = settings["logLevel"]
 
     base_url = settings["baseUrl"]
-    c.JupyterHub.bind_url = f"http://:8000{base_url}"
-    # Spawned servers run elsewhere (another container, other hosts) and call back to the Hub API.
-    c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+    # Each port only where its clients are. Behind Zenith the client in the pod forwards to
+    # 127.0.0.1:8000; otherwise the port is published on the host (on 127.0.0.1).
+    c.JupyterHub.bind_url = f"http://{'127.0.0.1' if settings.ingress == 'zenith' else ''}:8000{base_url}"
+    # User servers call back to the Hub API: from the Slurm container, over the pod's loopback; from
+    # an external Slurm's nodes, through the port the manifest publishes on hubConnectUrl's address.
+    c.JupyterHub.hub_bind_url = f"http://{'127.0.0.1' if settings.slurm == 'pod' else '0.0.0.0'}:8081"
     c.JupyterHub.db_url = f"sqlite:///{SRV_DIR}/jupyterhub.sqlite"
     c.JupyterHub.cookie_secret_file = f"{SRV_DIR}/jupyterhub_cookie_secret"
     # The signed cookie value expires after 12 h.

@@ -66,6 +66,7 @@ class Settings:
     environment: str
     auth: str
     slurm: str
+    ingress: str
     account_rule: AccountRule
     values: Mapping[str, Any] = field(default_factory=dict)
 
@@ -94,7 +95,7 @@ def load_settings(environ):
         )
     try:
         data = json.loads(raw)
-        environment, auth, slurm, keys = data["environment"], data["auth"], data["slurm"], data["keys"]
+        environment, auth, slurm, ingress, keys = data["environment"], data["auth"], data["slurm"], data["ingress"], data["keys"]
         specs = [(k["key"], k["env"], k["type"], k["required"], k.get("default")) for k in keys]
         account = data["accountName"]
         account_rule = AccountRule(re.compile(account["pattern"]).pattern, int(account["maxLength"]), str(account["description"]))
@@ -129,4 +130,6 @@ def load_settings(environ):
             f"the deploy ConfigMap of {environment} is not usable; fix deploy-configmap.yaml "
             "(`brics-env check` says what is expected) and play it again:\n  - " + "\n  - ".join(problems)
         )
-    return Settings(environment=environment, auth=auth, slurm=slurm, account_rule=account_rule, values=MappingProxyType(values))
+    return Settings(
+        environment=environment, auth=auth, slurm=slurm, ingress=ingress, account_rule=account_rule, values=MappingProxyType(values)
+    )
