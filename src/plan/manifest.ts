@@ -145,6 +145,11 @@ export interface ManifestOptions {
    * container. An entry for a container port replaces what the environment would publish there.
    */
   readonly publish?: readonly string[];
+  /**
+   * In-pod Slurm: give the Slurm container CAP_SYS_ADMIN, which Slurm 24.11 and later need for the
+   * hub's jobs (slurmCapabilities.ts). `up` decides from the image; by hand, `manifest --slurm-sys-admin`.
+   */
+  readonly grantSlurmSysAdmin?: boolean;
   /** Zenith client image (images.ts zenithClientImage()); defaults to the pinned one. */
   readonly zenithClientImage?: string;
   /** Defaults to Always, as for a service. */
@@ -366,11 +371,8 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
           fromSecret("ssh-host-key", "ssh_key.pub", "/etc/ssh/ssh_host_ed25519_key.pub", true),
           fromSecret("ssh-client-key", "localhost_authorized_keys", "/home/jupyterspawner/.ssh/authorized_keys", false),
         ],
-        // Slurm 24.11's slurmd clones a namespace to load the user's environment for jobs
-        // submitted with --get-user-env or an --export list (batchspawner does both); without
-        // CAP_SYS_ADMIN it dies with "clone: Operation not permitted" and the job is requeued.
-        // Older Slurm (the public base) does not need it; the capability stays inside the pod.
-        securityContext: { capabilities: { add: ["SYS_ADMIN"] } },
+        // Only where the image's Slurm needs it (slurmCapabilities.ts).
+        ...(opts.grantSlurmSysAdmin === true ? { securityContext: { capabilities: { add: ["SYS_ADMIN"] } } } : {}),
       });
     } else {
       containers.push({

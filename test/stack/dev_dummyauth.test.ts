@@ -132,9 +132,18 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 3. Images, volumes and dev clones, then the pod.
     await h.timed("brics-env resources (image builds)", () => h.brics(["resources", ENV]));
     h.podCreated(true);
-    await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    const upOutput = await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
     await h.timed("  + extra wait for /hub/health", () => hubHealthy(base));
     await h.timed("  + extra wait for the Slurm container", () => h.slurmReady());
+
+    // 3a. The offline base's Slurm (24.11) needs CAP_SYS_ADMIN for the hub's jobs: the Slurm
+    //     container gets it, and up says so; podman runs as root here, and up says what that means.
+    assert.match(upOutput, /the Slurm container gets CAP_SYS_ADMIN: its Slurm 2\d\.\d+(\.\d+)? clones a namespace/);
+    assert.match(upOutput, /podman runs as root here, so:/);
+    // CAP_SYS_ADMIN is bit 21 of the capability sets in /proc/<pid>/status.
+    const hasSysAdmin = async (c: string) => (BigInt(`0x${(await sh(c, "sed -n 's/^CapEff:[[:space:]]*//p' /proc/1/status")).trim()}`) >> 21n) & 1n;
+    assert.equal(await hasSysAdmin(SLURM), 1n, "the Slurm container has CAP_SYS_ADMIN");
+    assert.equal(await hasSysAdmin(HUB), 0n, "the hub container does not");
 
     // 3b. The Hub API listens on the pod's loopback only: the user servers in the Slurm container
     //     reach it there, nothing outside the pod can.
