@@ -114,6 +114,16 @@ def test_ssh_unreachable(loader, fake_remote, caplog):
     assert "Connection refused" in caplog.text and "BRICS_SUBMIT_EXIT_STATUS=255" in caplog.text
 
 
+def test_submit_that_hangs_is_ended_by_the_timeout(loader, fake_remote, caplog, monkeypatch):
+    import brics_hub.slurm
+
+    monkeypatch.setattr(brics_hub.slurm, "SLURM_COMMAND_TIMEOUT_S", 2)
+    monkeypatch.setattr(brics_hub.slurm, "SLURM_COMMAND_KILL_AFTER_S", 1)
+    exc = failed_start(spawner(loader, fake_remote, FAKE_SSH_HANG="1"))
+    assert_told(exc, "The Slurm host did not answer within 2 s")
+    assert "The job may have been submitted all the same: on the Slurm host, squeue -u alice.proj1 -n spawner-jupyterhub" in caplog.text
+
+
 def test_slurm_host_without_accept_env_for_the_token(loader, fake_remote, caplog):
     exc = failed_start(spawner(loader, fake_remote, FAKE_ACCEPTENV=""))
     assert_told(exc, "The Slurm host's SSH server did not accept the hub's API token (it needs AcceptEnv JUPYTERHUB_API_TOKEN JPY_API_TOKEN for jupyterspawner)")

@@ -14,7 +14,8 @@ import re
 
 from tornado import web
 
-from .slurm import SENT_ENV, SLURM_COMMAND_TIMEOUT_S, SSH_USER, SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT, TIMED_OUT_EXIT_STATUSES, TOKEN_NOT_RECEIVED_MARKER
+from . import slurm
+from .slurm import SENT_ENV, SSH_USER, SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT, TIMED_OUT_EXIT_STATUSES, TOKEN_NOT_RECEIVED_MARKER
 
 TELL_ADMINS = "please tell the service's administrators"
 NOT_STARTED = "so your server was not started"
@@ -69,7 +70,7 @@ def submit_failure(stderr, account):
     if exit_status == 255:
         return SpawnFailed(f"The hub could not connect to the Slurm host over SSH, {NOT_STARTED}; {TELL_ADMINS}.")
     if exit_status in TIMED_OUT_EXIT_STATUSES:
-        return SpawnFailed(f"The Slurm host did not answer within {SLURM_COMMAND_TIMEOUT_S} s, {NOT_STARTED}; {TELL_ADMINS}.")
+        return SpawnFailed(f"The Slurm host did not answer within {slurm.SLURM_COMMAND_TIMEOUT_S} s, {NOT_STARTED}; {TELL_ADMINS}.")
     if _TOKEN_NOT_RECEIVED.search(stderr):
         return SpawnFailed(
             f"The Slurm host's SSH server did not accept the hub's API token (it needs AcceptEnv {' '.join(SENT_ENV)} "
