@@ -6,7 +6,7 @@
  * Slurm does not need it, so it is granted only where the image's Slurm does.
  *
  * The Slurm version is recorded as an image label when `resources` builds the image (read from
- * the base image's sbatch), and `up` reads it; `manifest` and `check` never ask podman, so for a
+ * the base image's slurmd), and `up` reads it; `manifest` and `check` never ask podman, so for a
  * manifest written by hand the grant is a flag (--slurm-sys-admin).
  */
 
@@ -15,7 +15,7 @@ export const SLURM_VERSION_LABEL = "org.brics-env.slurm.version";
 /** The first Slurm release whose slurmd needs CAP_SYS_ADMIN for the hub's jobs. */
 const NEEDS_SYS_ADMIN_FROM: readonly [number, number] = [24, 11];
 
-/** The version in `sbatch --version` output ("slurm 24.11.5", "slurm-wlm 22.05.8"). */
+/** The version in `slurmd -V` or `sbatch --version` output ("slurm 24.11.5", "slurm-wlm 22.05.8"). */
 export function parseSlurmVersion(text: string): string | undefined {
   return /\bslurm(?:-wlm)?\s+(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
 }
