@@ -181,6 +181,10 @@ Examples:
         multiple: true,
         description: "publish a hub container port (repeatable); replaces the default for that container port",
       },
+      {
+        name: "slurm-sys-admin",
+        description: "give the in-pod Slurm container CAP_SYS_ADMIN (Slurm 24.11 and later need it for the hub's jobs; up decides this itself)",
+      },
     ],
     after: `
 Validates the deploy directory first (as check; nothing is written on error). Generates the
@@ -188,9 +192,15 @@ key pairs the environment makes itself when both halves are missing (ssh_client_
 ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
 private keys) atomically, when its content changes. Ports are published through the manifest
 (hostPort), which works on every podman version: 127.0.0.1:8000 for the proxy where there is no
-Zenith client, and the host/port of hubConnectUrl for the Hub API (8081) where Slurm is
-external. Works on files only (never calls podman). On podman < 4.4, start the result with
-'brics-env up', which plays an adapted copy, rather than with podman kube play directly.
+Zenith client, and, where Slurm is external, the Hub API (8081) on the address and port of
+hubConnectUrl only (a host name is looked up, and refused when it does not resolve; --publish
+0.0.0.0:8081:8081 publishes it on every address). Works on files only (never calls podman). On
+podman < 4.4, start the result with 'brics-env up', which plays an adapted copy, rather than with
+podman kube play directly.
+
+The Slurm container of in-pod environments gets CAP_SYS_ADMIN only with --slurm-sys-admin: Slurm
+24.11 and later (Debian 13's, which bootstrap-bases uses) clone a namespace for the hub's jobs and
+fail without it. 'up' reads the Slurm version recorded on the image and decides by itself.
 
 Environment:
   BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
@@ -204,7 +214,7 @@ Examples:
       const publish = list(opts, "publish");
       await checkPublish(publish);
       const { manifestCommand } = await import("./commands/manifest.js");
-      await manifestCommand(env, resolveDeployDir(env, dir), publish !== undefined ? { publish } : {});
+      await manifestCommand(env, resolveDeployDir(env, dir), { ...(publish !== undefined ? { publish } : {}), slurmSysAdmin: flag(opts, "slurm-sys-admin") });
     },
   },
   {
@@ -226,7 +236,10 @@ authentication, the user and where the password is). Zenith environments are not
 local port; instead the zenith-client container is watched for 15 s and a restart (a failed
 tunnel) is a warning with its last log lines. On timeout prints the last log lines of
 each container and exits 1, leaving the pod for inspection. If the pod is already running,
-says so and changes nothing. Volumes and keys are always kept.
+says so and changes nothing. Volumes and keys are always kept. Gives the in-pod Slurm container
+CAP_SYS_ADMIN only when the image's Slurm needs it (24.11 and later; the version is recorded on
+the image by resources), and says so; under rootful podman, says what that means for published
+ports and the capability.
 
 Environment: as for resources and manifest.
 ${PODMAN_VARS}

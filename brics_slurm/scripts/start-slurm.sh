@@ -40,6 +40,19 @@ trap shutdown TERM INT
 
 /etc/startup.sh
 
+# Slurm 24.11 and later clone a namespace for jobs that load the user's environment (the hub's
+# jobs do); in a container that needs CAP_SYS_ADMIN, which `brics-env up` grants only when the
+# image's Slurm needs it. Say so here rather than let slurmd die with "clone: Operation not permitted".
+slurm_version=$(sbatch --version 2>/dev/null | sed -n 's/^slurm[^ ]* \([0-9]*\.[0-9]*\).*/\1/p')
+cap_eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
+if [[ -n $slurm_version && -n $cap_eff ]]; then
+  major=${slurm_version%%.*}
+  minor=${slurm_version#*.}
+  if ((major > 24 || (major == 24 && 10#$minor >= 11))) && ! (((16#$cap_eff >> 21) & 1)); then
+    log "warning: Slurm $slurm_version needs CAP_SYS_ADMIN in a container for the hub's jobs (--get-user-env), and this container lacks it: jobs will fail with 'clone: Operation not permitted'. Start it with 'brics-env up', or write the manifest with 'brics-env manifest --slurm-sys-admin'"
+  fi
+fi
+
 # Host keys come from a Secret (never from the image); podman < 4.8 ignores defaultMode and sshd
 # refuses a private host key that others can read.
 shopt -s nullglob

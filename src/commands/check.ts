@@ -1,9 +1,12 @@
 /** `brics-env check`: every problem of a deploy directory at once. */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
-import { formatProblem, hasErrors, validateDeployDir, type ConfigValues, type Problem } from "../plan/validate.js";
+import { DEPLOY_CONFIGMAP_FILE } from "../plan/names.js";
+import { formatProblem, hasErrors, hubApiAddressProblems, validateDeployDir, type ConfigValues, type Problem } from "../plan/validate.js";
 import { VolumeOwnerError, volumesOf } from "../plan/volumes.js";
 import { readDeployDir } from "../effects/deployDir.js";
+import { addressesOf, localAddresses, urlHost } from "../effects/dns.js";
 import { consoleOutput, displayPath, ReportedFailure, UsageError, variables, type Output } from "./common.js";
 
 /**
@@ -18,6 +21,8 @@ export interface CheckedDeployDir {
   readonly problems: readonly Problem[];
   /** The ConfigMap's values that the environment uses and that passed their checks. */
   readonly config: ConfigValues;
+  /** External Slurm: the address hubConnectUrl's host resolves to, where the Hub API is published. */
+  readonly hubConnectAddress?: string;
 }
 
 export async function inspectDeployDir(env: Environment, dir: string): Promise<CheckedDeployDir> {
@@ -26,13 +31,22 @@ export async function inspectDeployDir(env: Environment, dir: string): Promise<C
   }
   const input = await readDeployDir(env, dir);
   const { problems, config } = validateDeployDir(env, { ...input, dir: displayPath(dir) });
+  // Where Slurm is external, the Hub API is published on the address of hubConnectUrl's host.
+  let hubConnectAddress: string | undefined;
+  const hubConnectUrl = env.slurm === "external" ? config.hubConnectUrl : undefined;
+  const hubHost = hubConnectUrl !== undefined ? urlHost(hubConnectUrl) : undefined;
+  if (hubConnectUrl !== undefined && hubHost !== undefined) {
+    const addresses = await addressesOf(hubHost);
+    hubConnectAddress = addresses[0];
+    problems.push(...hubApiAddressProblems(join(displayPath(dir), DEPLOY_CONFIGMAP_FILE), hubConnectUrl, { addresses, local: localAddresses() }));
+  }
   try {
     volumesOf(env, variables());
   } catch (err) {
     if (!(err instanceof VolumeOwnerError)) throw err;
     for (const p of err.problems) problems.push({ severity: "error", file: "(environment)", key: p.variable, message: p.message });
   }
-  return { dir, files: input.files, problems, config };
+  return { dir, files: input.files, problems, config, ...(hubConnectAddress !== undefined ? { hubConnectAddress } : {}) };
 }
 
 /**

@@ -7,6 +7,7 @@ import { describeQuirks } from "../plan/podmanQuirks.js";
 import { ENVIRONMENTS } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
 import { imageRef } from "../plan/names.js";
+import { ROOTFUL_PODMAN_NOTES } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, ReportedFailure, type Output } from "./common.js";
 
@@ -63,6 +64,7 @@ export async function doctorCommand(out: Output = consoleOutput): Promise<void> 
         out.say(`ok   podman info answers (no local image to test-run a container; brics-env resources builds them)`);
       }
       for (const line of describeQuirks(info.quirks, info.remote)) out.say(`     ${line}`);
+      if (!info.rootless) for (const line of ROOTFUL_PODMAN_NOTES) out.say(`warn ${line}`);
     } catch (err) {
       bad(`podman does not work: ${(err as Error).message}\n    ${runtimeHint()}`);
     }

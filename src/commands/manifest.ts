@@ -23,6 +23,8 @@ export interface ManifestCommandOptions {
    * read nor validated again, and its problems are not printed twice.
    */
   readonly checked?: CheckedDeployDir;
+  /** Give the in-pod Slurm container CAP_SYS_ADMIN (Slurm 24.11 and later need it). */
+  readonly slurmSysAdmin?: boolean;
 }
 
 export interface WrittenManifest {
@@ -84,6 +86,8 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
   const objects = buildManifest(env, {
     keys: keyMaterial(env, files),
     ...(checked.config.hubConnectUrl !== undefined ? { hubConnectUrl: checked.config.hubConnectUrl } : {}),
+    ...(checked.hubConnectAddress !== undefined ? { hubConnectAddress: checked.hubConnectAddress } : {}),
+    ...(opts.slurmSysAdmin === true && env.slurm === "pod" ? { grantSlurmSysAdmin: true } : {}),
     ...(opts.publish !== undefined && opts.publish.length > 0 ? { publish: opts.publish } : {}),
     zenithClientImage: zenithClientImage(variables()),
   });

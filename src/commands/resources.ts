@@ -16,7 +16,8 @@ import { cloneIsAt, cloneUnlessPresent } from "../effects/git.js";
 import { stageBuildHelpers } from "../effects/buildHelpers.js";
 import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
 import { PythonPackageError, stageDevCloneVersion, stagePythonPackages, type PackageSource } from "../effects/pythonPackages.js";
-import { buildImage, ensureImage, imageId, imagesFacts, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageId, imagesFacts, slurmVersionOfImage, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
+import { SLURM_VERSION_LABEL } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
@@ -169,7 +170,7 @@ async function buildChanged(
       try {
         await buildImage({
           ...spec,
-          labels: { ...packageLabels(provenance.get(build) ?? []), [BUILD_KEY_LABEL]: key },
+          labels: { ...packageLabels(provenance.get(build) ?? []), ...(await slurmVersionLabel(build, out)), [BUILD_KEY_LABEL]: key },
           onLine: (line) => {
             const failure = BUILD_FAILURE.exec(line)?.[1];
             if (failure !== undefined) failures.push(failure);
@@ -186,6 +187,22 @@ async function buildChanged(
   // Both builds run to their end, so a failure of one never leaves the other half-done behind.
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed !== undefined) throw failed.reason;
+}
+
+/**
+ * The Slurm image records the Slurm version of its base (where Slurm comes from), so that `up`
+ * grants CAP_SYS_ADMIN only where that Slurm needs it (plan/slurmCapabilities.ts).
+ */
+async function slurmVersionLabel(build: ImageBuild, out: Output): Promise<Record<string, string>> {
+  const base = build.buildArgs["BASE_IMAGE"];
+  if (build.image !== "brics_slurm" || base === undefined || base === "") return {};
+  const version = await slurmVersionOfImage(base);
+  if (version === undefined) {
+    out.warn(`could not read the Slurm version of ${base} (slurmd -V); up will ask the built image instead`);
+    return {};
+  }
+  out.say(`${base} has Slurm ${version}`);
+  return { [SLURM_VERSION_LABEL]: version };
 }
 
 /** `lookup`: lookupResources(env, opts) when the caller started it already. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
-import { publishedPorts, PROXY_PORT } from "../plan/manifest.js";
+import { publishedProxyPort } from "../plan/manifest.js";
 import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
@@ -19,13 +19,17 @@ import {
   containerLogs,
   execInContainer,
   imageExists,
+  imageLabel,
   kubePlay,
+  localPodmanIsRootful,
   podInspect,
   podmanVersionInfo,
   podRm,
   secretLs,
+  slurmVersionOfImage,
   type ContainerHealth,
 } from "../effects/podman.js";
+import { ROOTFUL_PODMAN_NOTES, SLURM_VERSION_LABEL, slurmNeedsSysAdmin, sysAdminReason } from "../plan/slurmCapabilities.js";
 import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
@@ -47,12 +51,8 @@ const SLURM_PROBE_MS = 500;
 const SLURM_PROBE_HURRIED_MS = 100;
 
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
-function proxyAddress(env: Environment, config: ConfigValues, publish: readonly string[] | undefined) {
-  const ports = publishedPorts(env, {
-    ...(config.hubConnectUrl !== undefined ? { hubConnectUrl: config.hubConnectUrl } : {}),
-    ...(publish !== undefined ? { publish } : {}),
-  });
-  const proxy = ports.find((p) => p.containerPort === PROXY_PORT);
+function proxyAddress(env: Environment, publish: readonly string[] | undefined) {
+  const proxy = publishedProxyPort(env, publish);
   if (proxy === undefined) return undefined;
   const host = proxy.hostIP === "0.0.0.0" || proxy.hostIP === "::" ? "127.0.0.1" : proxy.hostIP;
   return { host: host.includes(":") ? `[${host}]` : host, port: proxy.hostPort };
@@ -94,7 +94,9 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     const missing = refs.find((_, i) => !present[i]);
     if (missing !== undefined) throw new Error(`image ${missing} does not exist; build it with: brics-env resources ${env.name}`);
   }
-  const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked }, out);
+  if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.warn(line);
+  const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, out);
+  const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked, slurmSysAdmin }, out);
 
   if (existing !== undefined) {
     // A pod that exists but is not running (exited, degraded, created) would block kube play; its
@@ -124,7 +126,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   out.say(`started pod ${pod}`);
 
   const config = checked.config;
-  const address = proxyAddress(env, config, opts.publish);
+  const address = proxyAddress(env, opts.publish);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
   // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no
@@ -184,6 +186,23 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   } else {
     out.say(`  requests must carry a valid identity token (X-Auth-Id-Token), e.g. through a Zenith tunnel`);
   }
+}
+
+/**
+ * In-pod Slurm: whether the Slurm image's Slurm needs CAP_SYS_ADMIN, from the version `resources`
+ * recorded on the image, or (an image built otherwise) from the image's own slurmd. Says so when it does.
+ */
+async function slurmContainerNeedsSysAdmin(env: Environment, out: Output): Promise<boolean> {
+  if (env.slurm !== "pod") return false;
+  const image = imageRef("brics_slurm", env.stage);
+  const version = (await imageLabel(image, SLURM_VERSION_LABEL)) ?? (await slurmVersionOfImage(image));
+  if (version === undefined) {
+    out.warn(`could not tell the Slurm version of ${image}: not granting CAP_SYS_ADMIN (Slurm 24.11 and later need it for the hub's jobs)`);
+    return false;
+  }
+  if (!slurmNeedsSysAdmin(version)) return false;
+  out.say(sysAdminReason(version));
+  return true;
 }
 
 /**

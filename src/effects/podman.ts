@@ -11,6 +11,7 @@ import { parseAllDocuments } from "yaml";
 import { renderManifest, type ManifestObject } from "../plan/manifest.js";
 import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
 import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
+import { parseSlurmVersion } from "../plan/slurmCapabilities.js";
 
 export type { PodmanVersion, Quirks } from "../plan/podmanQuirks.js";
 
@@ -161,6 +162,25 @@ export async function imageLabel(ref: string, label: string): Promise<string | u
   if (r.exitCode !== 0) return undefined;
   const value = r.stdout.trim();
   return value === "" || value === "<no value>" ? undefined : value;
+}
+
+/**
+ * The Slurm version of an image (a throw-away container, no network). `slurmd -V` answers without
+ * a slurm.conf, which a base image has only once its start script wrote one; the client commands
+ * need one.
+ */
+export async function slurmVersionOfImage(ref: string): Promise<string | undefined> {
+  const probe = "slurmd -V 2>/dev/null || sbatch --version 2>/dev/null";
+  const r = await podmanAllowFailure(["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", ref, "-c", probe], { timeoutMs: 120_000 });
+  return r.exitCode === 0 ? parseSlurmVersion(r.stdout) : undefined;
+}
+
+/**
+ * Whether podman runs containers as root: a local podman started by root. (A podman machine's
+ * mode is the machine's setting, which only `podman info` tells.)
+ */
+export function localPodmanIsRootful(): boolean {
+  return process.platform === "linux" && !process.env["CONTAINER_HOST"] && process.geteuid?.() === 0;
 }
 
 /** An image's labels, or undefined when there is no such image. */

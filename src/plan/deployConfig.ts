@@ -116,9 +116,20 @@ const baseUrlCheck: Check = (raw) => {
   return describeBadCharacters(v, URL_PATH_CHAR);
 };
 
-/** FACTS: dev user names are lower case and start with a letter, or spawning fails. */
-const DEV_USER = /^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*$/;
-const MAX_UNIX_USERNAME = 32;
+/**
+ * The Unix account a job runs as, <USER>.<PROJECT>: devUsers names in the ConfigMap, and the hub
+ * applies the same rule (through hubSettings.ts) to the names the identity token's projects claim
+ * gives, before any reaches a shell. FACTS: lower case and starting with a letter, or spawning
+ * fails; at most 32 characters, useradd's limit.
+ */
+export const ACCOUNT_NAME = {
+  pattern: /^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*$/,
+  maxLength: 32,
+  description:
+    "an account name <USER>.<PROJECT> (each part of lower-case letters, digits, _ and -, starting with a letter; at most 32 characters)",
+} as const;
+const DEV_USER = ACCOUNT_NAME.pattern;
+const MAX_UNIX_USERNAME = ACCOUNT_NAME.maxLength;
 
 const devUsersCheck: Check = (v) => {
   if (v.trim() !== v) return "has leading or trailing white space";
@@ -203,6 +214,20 @@ const positiveSecondsCheck: Check = (v) =>
 
 const MIN_PASSWORD_LENGTH = 16;
 
+/** The example shown in this repository's README, docs/deploy-config.md and examples/. */
+const DUMMY_PASSWORD_EXAMPLE = "Wq3v9fXbQm2LrT7kPz1sHa8dNc4YeJ6u";
+/** What upstream's example ConfigMaps set, which operators migrating from the upstream scripts may still have. */
+const UPSTREAM_EXAMPLE_PASSWORD = "MyVerySecurePassword";
+
+/** Anyone can read a password copied from the documentation; nobody can log in with white space. */
+const dummyPasswordCheck: Check = (v) => {
+  if (v.trim() === "") return "is only white space";
+  if (v.trim() === DUMMY_PASSWORD_EXAMPLE) {
+    return "is the example value of this repository's documentation and examples, which anyone can read; use a random one (`openssl rand -base64 36`)";
+  }
+  return undefined;
+};
+
 /** A value's rule: whatever the YAML parser produced in, the first reason it is wrong (or undefined) out. */
 export type ValueRule = (value: unknown) => string | undefined;
 
@@ -281,15 +306,17 @@ export const KEY_SPECS: readonly KeySpec[] = [
       "Shared password of the login form of the dummy authenticator. Anyone who can reach the " +
       "hub's port and knows it is logged in as the first dev user, so use a long random value " +
       "(for example the output of `openssl rand -base64 36`).",
-    example: "Wq3v9fXbQm2LrT7kPz1sHa8dNc4YeJ6u",
-    expected: "a non-empty single line, preferably at least 16 characters",
+    example: DUMMY_PASSWORD_EXAMPLE,
+    expected:
+      "a non-empty single line, preferably at least 16 random characters; not this example, which `check` refuses " +
+      "because anyone can read it (`brics-env init` writes a random one)",
     appliesTo: "dummy-authentication environments (dev_dummyauth, dev_dummyauth_extslurm)",
     usage: dummyOnly,
-    schema: schemaOf(),
-    warnings: (v) =>
-      v.length < MIN_PASSWORD_LENGTH
-        ? [`is only ${v.length} characters long; use at least ${MIN_PASSWORD_LENGTH} random characters`]
-        : [],
+    schema: schemaOf(dummyPasswordCheck),
+    warnings: (v) => [
+      ...(v.length < MIN_PASSWORD_LENGTH ? [`is only ${v.length} characters long; use at least ${MIN_PASSWORD_LENGTH} random characters`] : []),
+      ...(v.trim() === UPSTREAM_EXAMPLE_PASSWORD ? ["is the password of the upstream scripts' example ConfigMaps, which anyone can read; use a random one"] : []),
+    ],
   },
   {
     key: "sshHostname",
@@ -346,9 +373,10 @@ export const KEY_SPECS: readonly KeySpec[] = [
     envVar: "DEPLOY_CONFIG_HUB_CONNECT_URL",
     description:
       "URL at which user servers reach the Hub API (port 8081 of the hub container). " +
-      "http://127.0.0.1:8081 when Slurm runs in the pod. With external Slurm, the compute nodes " +
-      "must reach it: brics-env publishes port 8081 on the host at this URL's address (when it is " +
-      "an IP address, otherwise on all addresses) and port.",
+      "http://127.0.0.1:8081 when Slurm runs in the pod (the hub listens on the pod's loopback only). " +
+      "With external Slurm, the compute nodes must reach it: brics-env publishes port 8081 on the " +
+      "host at this URL's address and port, and nowhere else; a host name must resolve here " +
+      "(DNS or /etc/hosts), or `manifest` refuses it.",
     example: "http://127.0.0.1:8081",
     expected: "an http:// or https:// URL without credentials, path, white space or quotes",
     appliesTo: "all",

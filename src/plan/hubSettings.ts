@@ -5,8 +5,8 @@
  * back to the default given here, converts by type and applies the result; it neither validates
  * nor defaults on its own, so KEY_SPECS stays the one owner of those facts.
  */
-import { keysUsedBy, type HubValueType } from "./deployConfig.js";
-import type { AuthMode, EnvName, Environment, SlurmPlacement } from "./environments.js";
+import { ACCOUNT_NAME, keysUsedBy, type HubValueType } from "./deployConfig.js";
+import type { AuthMode, EnvName, Environment, Ingress, SlurmPlacement } from "./environments.js";
 
 export const HUB_SETTINGS_VAR = "BRICS_ENV_SETTINGS";
 
@@ -24,6 +24,10 @@ export interface HubSettingsData {
   readonly environment: EnvName;
   readonly auth: AuthMode;
   readonly slurm: SlurmPlacement;
+  /** Where user traffic arrives (the hub binds its proxy to loopback behind Zenith). */
+  readonly ingress: Ingress;
+  /** The rule for the accounts jobs run as (a Python-compatible regular expression). */
+  readonly accountName: { readonly pattern: string; readonly maxLength: number; readonly description: string };
   readonly keys: readonly HubKey[];
 }
 
@@ -32,6 +36,8 @@ export function hubSettingsData(env: Environment): HubSettingsData {
     environment: env.name,
     auth: env.auth,
     slurm: env.slurm,
+    ingress: env.ingress,
+    accountName: { pattern: ACCOUNT_NAME.pattern.source, maxLength: ACCOUNT_NAME.maxLength, description: ACCOUNT_NAME.description },
     keys: keysUsedBy(env).map((s) => ({
       key: s.key,
       env: s.envVar,

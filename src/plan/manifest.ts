@@ -136,10 +136,20 @@ export interface ManifestOptions {
   /** The deploy ConfigMap's hubConnectUrl; needed for external Slurm (it decides where 8081 is published). */
   readonly hubConnectUrl?: string;
   /**
+   * The address hubConnectUrl's host name resolves to (the manifest command looks it up); the
+   * Hub API is published on that address only. Not needed when the URL holds an IP address.
+   */
+  readonly hubConnectAddress?: string;
+  /**
    * `[ip:]hostPort:containerPort` entries, as podman's --publish takes them, for the hub
    * container. An entry for a container port replaces what the environment would publish there.
    */
   readonly publish?: readonly string[];
+  /**
+   * In-pod Slurm: give the Slurm container CAP_SYS_ADMIN, which Slurm 24.11 and later need for the
+   * hub's jobs (slurmCapabilities.ts). `up` decides from the image; by hand, `manifest --slurm-sys-admin`.
+   */
+  readonly grantSlurmSysAdmin?: boolean;
   /** Zenith client image (images.ts zenithClientImage()); defaults to the pinned one. */
   readonly zenithClientImage?: string;
   /** Defaults to Always, as for a service. */
@@ -184,10 +194,11 @@ export function parsePublish(entry: string): PublishedPort {
 }
 
 /**
- * Where the Hub API must be published for user servers outside the pod: the host and port of
- * hubConnectUrl. A host name cannot be bound to, so it publishes on every address.
+ * Where the Hub API must be published for user servers outside the pod: the address and port of
+ * hubConnectUrl, and nowhere else. A host name is published on the address it resolves to
+ * (`resolvedAddress`); one that does not resolve is refused, never published on every address.
  */
-export function hubApiPublishFromUrl(hubConnectUrl: string): PublishedPort {
+export function hubApiPublishFromUrl(hubConnectUrl: string, resolvedAddress?: string): PublishedPort {
   let url: URL;
   try {
     url = new URL(hubConnectUrl);
@@ -196,21 +207,38 @@ export function hubApiPublishFromUrl(hubConnectUrl: string): PublishedPort {
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const hostPort = url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
-  return { hostIP: isIP(host) !== 0 ? host : "0.0.0.0", hostPort, containerPort: HUB_API_PORT };
+  const hostIP = isIP(host) !== 0 ? host : resolvedAddress;
+  if (hostIP === undefined) {
+    throw new ManifestInputError(
+      `hubConnectUrl ${JSON.stringify(hubConnectUrl)}: ${host} does not resolve to an address on this host, and the Hub API ` +
+        `(port ${HUB_API_PORT}) is published only on the address user servers connect to. Write that IP address in ` +
+        `hubConnectUrl (e.g. http://10.0.0.5:${hostPort}), add ${host} to /etc/hosts, or publish it yourself with ` +
+        `--publish <ip>:${hostPort}:${HUB_API_PORT} (--publish 0.0.0.0:${hostPort}:${HUB_API_PORT} for every address)`,
+    );
+  }
+  return { hostIP, hostPort, containerPort: HUB_API_PORT };
+}
+
+/** Without Zenith, browsers on this host reach the proxy; nobody else. */
+const DEFAULT_PROXY_PUBLISH: PublishedPort = { hostIP: "127.0.0.1", hostPort: PROXY_PORT, containerPort: PROXY_PORT };
+
+/** Where a browser reaches the proxy on the host, or undefined behind Zenith. */
+export function publishedProxyPort(env: Environment, publish: readonly string[] = []): PublishedPort | undefined {
+  const override = publish.map(parsePublish).find((p) => p.containerPort === PROXY_PORT);
+  if (override !== undefined) return override;
+  return env.ingress === "published-port" ? DEFAULT_PROXY_PUBLISH : undefined;
 }
 
 /** The hub container's published ports for `env`, overrides applied, sorted by container port. */
-export function publishedPorts(env: Environment, opts: Pick<ManifestOptions, "hubConnectUrl" | "publish">): PublishedPort[] {
+export function publishedPorts(env: Environment, opts: Pick<ManifestOptions, "hubConnectUrl" | "hubConnectAddress" | "publish">): PublishedPort[] {
   const byContainerPort = new Map<number, PublishedPort>();
-  if (env.ingress === "published-port") {
-    byContainerPort.set(PROXY_PORT, { hostIP: "127.0.0.1", hostPort: PROXY_PORT, containerPort: PROXY_PORT });
-  }
+  if (env.ingress === "published-port") byContainerPort.set(PROXY_PORT, DEFAULT_PROXY_PUBLISH);
   const overrides = (opts.publish ?? []).map(parsePublish);
   if (env.slurm === "external" && !overrides.some((p) => p.containerPort === HUB_API_PORT)) {
     if (opts.hubConnectUrl === undefined) {
       throw new ManifestInputError(`${env.name} runs Slurm outside the pod, so the Hub API port needs hubConnectUrl (or a publish entry for ${HUB_API_PORT})`);
     }
-    byContainerPort.set(HUB_API_PORT, hubApiPublishFromUrl(opts.hubConnectUrl));
+    byContainerPort.set(HUB_API_PORT, hubApiPublishFromUrl(opts.hubConnectUrl, opts.hubConnectAddress));
   }
   for (const p of overrides) byContainerPort.set(p.containerPort, p);
   return [...byContainerPort.values()].sort((a, b) => a.containerPort - b.containerPort);
@@ -343,11 +371,8 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
           fromSecret("ssh-host-key", "ssh_key.pub", "/etc/ssh/ssh_host_ed25519_key.pub", true),
           fromSecret("ssh-client-key", "localhost_authorized_keys", "/home/jupyterspawner/.ssh/authorized_keys", false),
         ],
-        // Slurm 24.11's slurmd clones a namespace to load the user's environment for jobs
-        // submitted with --get-user-env or an --export list (batchspawner does both); without
-        // CAP_SYS_ADMIN it dies with "clone: Operation not permitted" and the job is requeued.
-        // Older Slurm (the public base) does not need it; the capability stays inside the pod.
-        securityContext: { capabilities: { add: ["SYS_ADMIN"] } },
+        // Only where the image's Slurm needs it (slurmCapabilities.ts).
+        ...(opts.grantSlurmSysAdmin === true ? { securityContext: { capabilities: { add: ["SYS_ADMIN"] } } } : {}),
       });
     } else {
       containers.push({

@@ -2,6 +2,7 @@
  * Validation of a deploy directory's contents, as plain data read by the caller. Returns every
  * problem at once, each naming the file, the key, what is wrong and what is expected.
  */
+import { isIP } from "node:net";
 import { posix } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair } from "yaml";
 import {
@@ -259,6 +260,44 @@ function urlHost(url: string): string {
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+const HUB_API_EXPECTED = "the IP address of this host as the compute nodes see it, e.g. http://10.0.0.5:8081";
+
+/**
+ * External Slurm: the Hub API is published on hubConnectUrl's address only, so it must be an
+ * address of this host that compute nodes reach. `addresses`: what its host resolves to here
+ * (check looks a name up); `local`: this host's addresses. A name that does not resolve is a
+ * warning here (upstream's examples use one) and an error for `manifest`, which must publish
+ * somewhere. (A loopback IP address is reported by the ConfigMap's own checks.)
+ */
+export function hubApiAddressProblems(
+  file: string,
+  hubConnectUrl: string,
+  lookup: { readonly addresses: readonly string[]; readonly local: readonly string[] },
+): Problem[] {
+  const host = urlHost(hubConnectUrl);
+  const named = isIP(host) === 0;
+  const warn = (message: string, expected: string): Problem[] => [{ severity: "warning", file, key: "hubConnectUrl", message, expected }];
+  const [address] = named ? lookup.addresses : [host];
+  if (address === undefined) {
+    return warn(
+      `names ${host}, which does not resolve to an address here; brics-env publishes the Hub API only on the address in ` +
+        "hubConnectUrl, so `manifest` will refuse it",
+      `${HUB_API_EXPECTED} (or add ${host} to /etc/hosts)`,
+    );
+  }
+  const shown = named ? `${host} (${address})` : host;
+  if (named && isLoopback(address)) {
+    return warn(`${shown} is a loopback address, which user servers on the Slurm compute nodes cannot reach unless they run on this host`, HUB_API_EXPECTED);
+  }
+  if (!isLoopback(address) && !lookup.local.includes(address) && !["0.0.0.0", "::"].includes(address)) {
+    return warn(
+      `${shown} is not an address of this host, so podman cannot publish the Hub API there`,
+      `${HUB_API_EXPECTED}, or --publish <ip>:8081:8081 with an address of this host`,
+    );
+  }
+  return [];
 }
 
 /** Checks that only make sense across keys, on values that passed their own checks. */

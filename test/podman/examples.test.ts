@@ -4,6 +4,7 @@
  * combined.yaml that is plain Kubernetes; a second `manifest` changes nothing.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +28,13 @@ async function keygen(file: string, comment: string): Promise<void> {
 
 /** The files a user adds for `env`, made the way the spec and `init` describe. */
 async function addUserFiles(env: Environment, dir: string): Promise<void> {
-  const config = (parseDocument(await readFile(join(dir, "deploy-configmap.yaml"), "utf8")).toJS() as { data: Record<string, string> }).data;
+  const configMap = join(dir, "deploy-configmap.yaml");
+  if (env.auth === "dummy") {
+    // The example's password is public and refused: a random one, as the docs say (openssl rand -base64 36).
+    const text = await readFile(configMap, "utf8");
+    await writeFile(configMap, text.replace(/dummyAuthPassword: "[^"]*"/, `dummyAuthPassword: "${randomBytes(36).toString("base64")}"`));
+  }
+  const config = (parseDocument(await readFile(configMap, "utf8")).toJS() as { data: Record<string, string> }).data;
   if (env.slurm === "external") {
     await keygen(join(dir, "ssh_client_key"), "JupyterHub-Slurm client key");
     // On the Slurm host: `printf "%s " <sshHostname>` followed by its ed25519 host public key.
@@ -55,6 +62,11 @@ for (const env of ENVIRONMENTS) {
     test("with the documented user files, passes check", async () => {
       await mkdir(dir());
       await copyFile(join(root, "examples", env.name, "deploy-configmap.yaml"), join(dir(), "deploy-configmap.yaml"));
+      if (env.auth === "dummy") {
+        const copied = await brics("check", env.name, dir());
+        assert.notEqual(copied.exitCode, 0, "the example's public password is refused");
+        assert.match(copied.stdout + copied.stderr, /dummyAuthPassword: is the example value of this repository's documentation/);
+      }
       await addUserFiles(env, dir());
       const r = await brics("check", env.name, dir());
       assert.equal(r.exitCode, 0, r.stdout + r.stderr);

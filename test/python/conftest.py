@@ -17,6 +17,7 @@ import http.client
 import json
 import logging
 import re
+import shlex
 import sys
 import types
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 from fake_remote import fake_remote  # noqa: F401  (a fixture for every test module)
 from jinja2 import Template
-from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode
+from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application, Config, LoggingConfigurable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +137,8 @@ class JupyterHub(Application):
 
 
 class Spawner(LoggingConfigurable):
+    options_form = Any("").tag(config=True)
+    options_from_form = Any().tag(config=True)
     hub_connect_url = Unicode().tag(config=True)
     env_keep = List().tag(config=True)
     environment = Dict().tag(config=True)
@@ -156,6 +159,10 @@ class Spawner(LoggingConfigurable):
 
     async def run_auth_state_hook(self, auth_state):
         pass
+
+    def run_options_from_form(self, form_data):
+        # JupyterHub 5.2: passes the spawner when options_from_form takes one.
+        return self.options_from_form(form_data, spawner=self)
 
 
 module("jupyterhub")
@@ -186,44 +193,54 @@ class JobStatus(enum.Enum):
     UNKNOWN = 3
 
 
-# SlurmSpawner's defaults in batchspawner 1.3
-SLURM_STATE_PENDING_RE = r"^(?:PENDING|CONFIGURING)"
-SLURM_STATE_RUNNING_RE = r"^(?:RUNNING|COMPLETING)"
-
-
-def classify_job_status(job_status, state_unknown_re, pending_re=SLURM_STATE_PENDING_RE, running_re=SLURM_STATE_RUNNING_RE):
-    """BatchSpawnerBase.query_job_status after run_command: on a non-zero exit the job status is the
-    command's stripped stderr (run_command raises RuntimeError(stderr)), else its stripped stdout."""
-    if job_status and re.search(running_re, job_status):
+def classify(spawner):
+    """How BatchSpawnerBase.query_job_status reads spawner.job_status, with the spawner's state_* methods."""
+    if spawner.state_isrunning():
         return JobStatus.RUNNING
-    if job_status and re.search(pending_re, job_status):
+    if spawner.state_ispending():
         return JobStatus.PENDING
-    if state_unknown_re and job_status and re.search(state_unknown_re, job_status):
+    if spawner.state_isunknown():
         return JobStatus.UNKNOWN
     return JobStatus.NOTFOUND
 
 
 class SlurmSpawner(Spawner):
     """batchspawner.SlurmSpawner (1.3) as far as the hub module meets it: its configurable traits, and
-    how a spawn runs and fails. run_command raises RuntimeError(<stderr>) on a non-zero exit;
+    how a spawn runs and fails, method by method as in the real package. get_req_subvars hands the
+    templates the req_* values; run_command raises RuntimeError(<stderr>) on a non-zero exit;
     submit_batch_script runs exec_prefix + batch_submit_cmd with the script on stdin and keeps an
-    empty job id when the output is not one; start raises RuntimeError when there is no job id or the
-    job leaves the queue before it runs."""
+    empty job id when the output is not one; query_job_status reads a failed command's stderr as the
+    job status and classifies it with the state_* methods; poll drops the server (clears the state)
+    unless the job is running, pending or unknown; start raises RuntimeError when there is no job id
+    or the job leaves the queue before it runs; stop cancels, then queries until the job is gone."""
 
     startup_poll_interval = Float(0.5).tag(config=True)
-    exec_prefix = Unicode().tag(config=True)
+    exec_prefix = Unicode("sudo -E -u {username}").tag(config=True)
     batch_script = Unicode().tag(config=True)
     batch_submit_cmd = Unicode().tag(config=True)
     batch_query_cmd = Unicode().tag(config=True)
     batch_cancel_cmd = Unicode().tag(config=True)
-    state_unknown_re = Unicode().tag(config=True)
-    req_srun = Unicode().tag(config=True)
+    state_pending_re = Unicode(r"^(?:PENDING|CONFIGURING)").tag(config=True)
+    state_running_re = Unicode(r"^(?:RUNNING|COMPLETING)").tag(config=True)
+    state_unknown_re = Unicode(
+        r"^slurm_load_jobs error: (?:Socket timed out on send/recv|Unable to contact slurm controller)"
+    ).tag(config=True)
+    state_exechost_re = Unicode(r"\s+((?:[\w_-]+\.?)+)$").tag(config=True)
+    req_srun = Unicode("srun").tag(config=True)
     req_options = Unicode().tag(config=True)
+    # Its default is the names of get_env(), comma-separated.
+    req_keepvars = Unicode()
     job_id = ""
     job_status = ""
 
-    def subvars(self, **more):
-        return {"username": self.req_username, "homedir": self.req_homedir, "keepvars": ",".join(self.get_env()), **more}
+    def get_req_subvars(self):
+        # The real one collects every req_* trait; username, homedir and keepvars are among them.
+        subvars = {name[4:]: getattr(self, name) for name in self.trait_names() if name.startswith("req_")}
+        subvars.update(username=self.req_username, homedir=self.req_homedir, keepvars=self.req_keepvars or ",".join(self.get_env()))
+        return subvars
+
+    def _command(self, template, subvars):
+        return " ".join((format_template(self.exec_prefix, **subvars), format_template(template, **subvars)))
 
     async def run_command(self, cmd, input=None, env=None):
         proc = await asyncio.create_subprocess_shell(
@@ -232,6 +249,7 @@ class SlurmSpawner(Spawner):
         out, err = await proc.communicate(input.encode() if input else None)
         if proc.returncode != 0:
             self.log.error("Subprocess returned exitcode %s", proc.returncode)
+            self.log.error(err.decode().strip())
             raise RuntimeError(err.decode().strip())
         return out.decode().strip()
 
@@ -241,9 +259,12 @@ class SlurmSpawner(Spawner):
         return job_id
 
     async def submit_batch_script(self):
-        subvars = self.subvars()
-        cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_submit_cmd, **subvars)))
-        script = format_template(self.batch_script, cmd="batchspawner-singleuser jupyterhub-singleuser", **subvars, **self.user_options)
+        subvars = self.get_req_subvars()
+        cmd = self._command(self.batch_submit_cmd, subvars)
+        subvars["cmd"] = "batchspawner-singleuser jupyterhub-singleuser"
+        subvars.update(self.user_options)
+        script = format_template(self.batch_script, **subvars)
+        self.log.info("Spawner submitting job using " + cmd)
         out = await self.run_command(cmd, input=script, env=self.get_env())
         try:
             self.job_id = self.parse_job_id(out)
@@ -253,13 +274,51 @@ class SlurmSpawner(Spawner):
         return self.job_id
 
     async def query_job_status(self):
-        subvars = self.subvars(job_id=self.job_id)
-        cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_query_cmd, **subvars)))
+        if not self.job_id:
+            self.job_status = ""
+            return JobStatus.NOTFOUND
+        subvars = self.get_req_subvars()
+        subvars["job_id"] = self.job_id
+        cmd = self._command(self.batch_query_cmd, subvars)
         try:
-            self.job_status = await self.run_command(cmd, env=self.get_env())
+            self.job_status = await self.run_command(cmd)
         except RuntimeError as e:
             self.job_status = e.args[0]
-        return classify_job_status(self.job_status, self.state_unknown_re)
+        except Exception:
+            self.job_status = ""
+        return classify(self)
+
+    async def cancel_batch_job(self):
+        subvars = self.get_req_subvars()
+        subvars["job_id"] = self.job_id
+        cmd = self._command(self.batch_cancel_cmd, subvars)
+        self.log.info("Cancelling job " + self.job_id + ": " + cmd)
+        await self.run_command(cmd)
+
+    def clear_state(self):
+        self.job_id = ""
+        self.job_status = ""
+
+    def state_ispending(self):
+        return self.job_status and re.search(self.state_pending_re, self.job_status)
+
+    def state_isrunning(self):
+        return self.job_status and re.search(self.state_running_re, self.job_status)
+
+    def state_isunknown(self):
+        if self.state_unknown_re:
+            return self.job_status and re.search(self.state_unknown_re, self.job_status)
+
+    def state_gethost(self):
+        match = re.search(self.state_exechost_re, self.job_status)
+        return match.groups()[0] if match else None
+
+    async def poll(self):
+        status = await self.query_job_status()
+        if status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
+            return None
+        self.clear_state()
+        return 1
 
     async def start(self):
         await self.submit_batch_script()
@@ -268,13 +327,23 @@ class SlurmSpawner(Spawner):
         while True:
             status = await self.query_job_status()
             if status == JobStatus.RUNNING:
-                return ("node1", 12345)
+                return (self.state_gethost(), 12345)
             if status == JobStatus.NOTFOUND:
-                self.job_id = ""
+                self.clear_state()
                 raise RuntimeError(
                     "The Jupyter batch job has disappeared while pending in the queue or died immediately after starting."
                 )
             await asyncio.sleep(self.startup_poll_interval)
+
+    async def stop(self, now=False):
+        await self.cancel_batch_job()
+        if now:
+            return
+        for _ in range(10):
+            status = await self.query_job_status()
+            if status not in (JobStatus.RUNNING, JobStatus.UNKNOWN):
+                return
+            await asyncio.sleep(0.1)
 
 
 module("batchspawner", format_template=format_template, JobStatus=JobStatus, SlurmSpawner=SlurmSpawner)
@@ -283,9 +352,45 @@ module("batchspawner", format_template=format_template, JobStatus=JobStatus, Slu
 # --- bricsauthenticator ----------------------------------------------------------------------
 
 
+def make_options_form(projects):
+    """bricsauthenticator's form: the project, a job duration of 1, 2, 4 or 8 h, 1 to 4 GPUs, free-text partition and reservation."""
+    select = lambda name, options: f'<select name="{name}">' + "".join(f'<option value="{v}">{label}</option>' for v, label in options) + "</select>"  # noqa: E731
+    return "\n".join(
+        [
+            select("brics_project", [(p, f"{p}: {d['name']}") for p, d in projects.items()]) if projects else '<select name="brics_project"><option value="" disabled>No projects available</option></select>',
+            select("runtime", [("01:00:00", "1h"), ("02:00:00", "2h"), ("04:00:00", "4h"), ("08:00:00", "8h")]),
+            select("ngpus", [(str(n), str(n)) for n in range(1, 5)]),
+            '<input type="text" name="partition" value="">',
+            '<input type="text" name="reservation" value="">',
+        ]
+    )
+
+
+def interpret_form_data(form_data, valid_projects):
+    """bricsauthenticator's validation: values checked by shape only (any HH:MM:SS, any one digit), then shell-quoted."""
+    if not set(form_data) <= {"brics_project", "runtime", "ngpus", "partition", "reservation"}:
+        raise ValueError("Invalid spawner options input: unknown form data keys")
+    project = form_data["brics_project"][0]
+    if not re.fullmatch(r"^[a-z][a-z0-9\-_]*\.[a-z][a-z0-9\-_]*$", project) or project not in valid_projects:
+        raise ValueError("Invalid spawner options input: brics_project not valid")
+    runtime = form_data["runtime"][0]
+    if not re.fullmatch(r"\d\d:\d\d:\d\d", runtime) or int(runtime[:2]) > 23 or int(runtime[3:5]) > 59 or int(runtime[6:]) > 59:
+        raise ValueError("Invalid spawner options input: runtime not valid")
+    if not re.fullmatch(r"\d", form_data["ngpus"][0]):
+        raise ValueError("Invalid spawner options input: ngpus not valid")
+    options = {"brics_project": project, "runtime": runtime, "ngpus": form_data["ngpus"][0]}
+    for key in ("partition", "reservation"):
+        value = form_data.get(key, [""])[0]
+        if value and not re.fullmatch(r"[a-zA-Z0-9\-_]*", value):
+            raise ValueError(f"Invalid spawner options input: {key} not valid")
+        options[key] = value or None
+    return {k: (shlex.quote(v) if v is not None else None) for k, v in options.items()}
+
+
 class BricsSlurmSpawner(SlurmSpawner):
     """bricsauthenticator's BricsSlurmSpawner: the job's account and home from auth_state and the form.
-    Records the calls JupyterHub makes, so tests can see their order."""
+    Records the poll and stop calls JupyterHub makes (then does what the real one does), so tests
+    can see their order."""
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
@@ -307,12 +412,28 @@ class BricsSlurmSpawner(SlurmSpawner):
         self.calls.append(("auth_state_hook", auth_state))
         self.brics_projects = auth_state or {}
 
+    @default("options_form")
+    def _options_form_default(self):
+        return lambda spawner: make_options_form(spawner.brics_projects)
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        def options_from_form(form_data, spawner):
+            try:
+                return interpret_form_data(form_data, set(spawner.brics_projects))
+            except ValueError as e:
+                raise HTTPError(500, str(e))
+
+        return options_from_form
+
+
     async def poll(self):
         self.calls.append(("poll",))
-        return None
+        return await super().poll()
 
     async def stop(self, now=False):
         self.calls.append(("stop", now))
+        return await super().stop(now=now)
 
 
 class BricsLoginHandler(LoginHandler):

@@ -22,8 +22,10 @@ def test_config_loads_for_every_environment(loader, name):
     config = loader(env)
     auth, slurm = ENVIRONMENTS[name]
     hub = config.JupyterHub
-    assert hub.bind_url == f"http://:8000{env['DEPLOY_CONFIG_BASE_URL']}"
-    assert hub.hub_bind_url == "http://0.0.0.0:8081"
+    settings = settings_data(name)
+    proxy_host = "127.0.0.1" if settings["ingress"] == "zenith" else ""
+    assert hub.bind_url == f"http://{proxy_host}:8000{env['DEPLOY_CONFIG_BASE_URL']}"
+    assert hub.hub_bind_url == ("http://127.0.0.1:8081" if slurm == "pod" else "http://0.0.0.0:8081")
     assert hub.cookie_max_age_days == 0.5
     assert hub.cleanup_servers is False
     assert issubclass(hub.spawner_class, CONFIGURED_CLASSES["BricsSlurmSpawner"])
@@ -40,9 +42,14 @@ def test_config_loads_for_every_environment(loader, name):
     assert sp.req_srun == "srun --export=ALL"
     assert sp.req_options == "--nodes=1"
     assert sp.notebook_dir == "~/"
-    assert sp.exec_prefix.startswith("ssh -i /srv/jupyterhub/ssh_key -o BatchMode=yes -o StrictHostKeyChecking=yes")
-    assert sp.exec_prefix.endswith(f"jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']} sudo -u {{{{username}}}}")
-    assert sp.batch_submit_cmd.split(" || ")[0].endswith(f"{env['DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN']}/slurmspawner_sbatch")
+    assert sp.exec_prefix == ""
+    ssh = f"timeout -k 5 90 ssh -i /srv/jupyterhub/ssh_key -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o SendEnv=JUPYTERHUB_API_TOKEN -o SendEnv=JPY_API_TOKEN jupyterspawner@{env['DEPLOY_CONFIG_SSH_HOSTNAME']} "
+    wrappers = env["DEPLOY_CONFIG_SLURMSPAWNER_WRAPPERS_BIN"]
+    assert sp.batch_submit_cmd.startswith(ssh)
+    assert " sudo -u {{brics_account}} " in sp.batch_submit_cmd
+    assert sp.batch_submit_cmd.split(" || ")[-2].endswith(f"{wrappers}/slurmspawner_sbatch")
+    assert sp.batch_query_cmd.startswith(f"out=$({ssh}sudo -u {{{{brics_account}}}} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {wrappers}/slurmspawner_squeue)")
+    assert sp.batch_cancel_cmd.startswith(f"{ssh}sudo -u {{{{brics_account}}}} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {wrappers}/slurmspawner_scancel ||")
     if auth == "dummy":
         from brics_hub.auth import DummyBricsAuthenticator
 
@@ -83,7 +90,7 @@ def test_given_values_are_converted_by_type(loader):
         "DEPLOY_CONFIG_STARTUP_POLL_INTERVAL": "2",
     }
     config = loader(env)
-    assert config.JupyterHub.bind_url == "http://:8000/jupyter/"
+    assert config.JupyterHub.bind_url == "http://127.0.0.1:8000/jupyter/"  # prod: behind Zenith
     assert config.BricsAuthenticator.logout_redirect_url == "/jupyter/_oidc/sign_out?rd=%2Fjupyter%2F"
     assert config.BricsSlurmSpawner.poll_interval == 90
     assert isinstance(config.BricsSlurmSpawner.poll_interval, int)  # an Integer trait
@@ -102,7 +109,7 @@ def test_values_are_not_validated_again():
 def test_base_url_is_normalised_as_jupyterhub_does(loader, given, used):
     # Upstream's example ConfigMaps write "/jupyter".
     config = loader(env_for("prod") | {"DEPLOY_CONFIG_BASE_URL": given})
-    assert config.JupyterHub.bind_url == f"http://:8000{used}"
+    assert config.JupyterHub.bind_url == f"http://127.0.0.1:8000{used}"  # prod: behind Zenith
     prefix = used.rstrip("/")
     assert config.BricsAuthenticator.logout_redirect_url == f"{prefix}/_oidc/sign_out?rd={prefix.replace('/', '%2F')}%2F"
 
@@ -269,7 +276,7 @@ def test_spawner_restores_auth_state_before_first_poll_or_stop_after_a_hub_resta
 
     async def scenario():
         if first == "poll":
-            assert await spawner.poll() is None
+            await spawner.poll()
         else:
             await spawner.stop(now=True)
         await spawner.poll()

@@ -7,6 +7,7 @@ pages JupyterHub shows a failed spawn on; the hub's log gets the detail.
 
 import asyncio
 import logging
+import os
 import re
 
 import pytest
@@ -27,10 +28,16 @@ def spawner(loader, fake_remote, plain=False, **fakes):
     }
     config = loader(env)
 
+    # What the hub's shell needs to find the fakes and tell them how to fail.
+    hub_env = {"PATH": f"{fake_remote / 'bin'}:/usr/bin:/bin", "FAKE_DIR": str(fake_remote), **fakes}
+
     class OnTheFakeHost(BricsSlurmSpawner if plain else config.JupyterHub.spawner_class):
         def get_env(self):
-            # What the hub's shell needs to find the fakes and tell them how to fail.
-            return {**super().get_env(), "PATH": f"{fake_remote / 'bin'}:/usr/bin:/bin", "FAKE_DIR": str(fake_remote), **fakes}
+            return {**super().get_env(), **hub_env}
+
+        async def run_command(self, cmd, input=None, env=None):
+            # batchspawner runs the query and cancel commands in the hub process's environment.
+            return await super().run_command(cmd, input=input, env={**os.environ, **hub_env} if env is None else env)
 
     sp = OnTheFakeHost(config=config)
     asyncio.run(sp.run_auth_state_hook({PROJECT: {"name": "Project 1", "username": ACCOUNT}}))
@@ -38,9 +45,14 @@ def spawner(loader, fake_remote, plain=False, **fakes):
     return sp
 
 
+def start(sp):
+    # JupyterHub's start_timeout, short: a start that never ends fails the test instead of hanging it.
+    return asyncio.run(asyncio.wait_for(sp.start(), 30))
+
+
 def failed_start(sp):
     with pytest.raises(SpawnFailed) as err:
-        asyncio.run(sp.start())
+        start(sp)
     return err.value
 
 
@@ -90,7 +102,7 @@ def assert_told(exc, *fragments):
 
 def test_a_spawn_that_works_is_unchanged(loader, fake_remote):
     sp = spawner(loader, fake_remote)
-    assert asyncio.run(sp.start()) == ("node1", 12345)
+    assert start(sp) == ("node1", 12345)
     assert sp.job_id == "4242"
     assert (fake_remote / "sudo_user").read_text().strip() == ACCOUNT
 
@@ -100,6 +112,22 @@ def test_ssh_unreachable(loader, fake_remote, caplog):
     assert_told(exc, "could not connect to the Slurm host over SSH")
     assert exc.status_code == 503
     assert "Connection refused" in caplog.text and "BRICS_SUBMIT_EXIT_STATUS=255" in caplog.text
+
+
+def test_submit_that_hangs_is_ended_by_the_timeout(loader, fake_remote, caplog, monkeypatch):
+    import brics_hub.slurm
+
+    monkeypatch.setattr(brics_hub.slurm, "SLURM_COMMAND_TIMEOUT_S", 2)
+    monkeypatch.setattr(brics_hub.slurm, "SLURM_COMMAND_KILL_AFTER_S", 1)
+    exc = failed_start(spawner(loader, fake_remote, FAKE_SSH_HANG="1"))
+    assert_told(exc, "The Slurm host did not answer within 2 s")
+    assert "The job may have been submitted all the same: on the Slurm host, squeue -u alice.proj1 -n spawner-jupyterhub" in caplog.text
+
+
+def test_slurm_host_without_accept_env_for_the_token(loader, fake_remote, caplog):
+    exc = failed_start(spawner(loader, fake_remote, FAKE_ACCEPTENV=""))
+    assert_told(exc, "The Slurm host's SSH server did not accept the hub's API token (it needs AcceptEnv JUPYTERHUB_API_TOKEN JPY_API_TOKEN for jupyterspawner)")
+    assert not (fake_remote / "sudo_user").exists(), "nothing ran as the user"
 
 
 @pytest.mark.parametrize("mode", ["refuse", "password"])
@@ -150,7 +178,7 @@ def test_without_the_hub_module_the_user_would_read_unhandled_error(loader, fake
     # The failure as batchspawner raises it, before the hub module turns it into a sentence.
     sp = spawner(loader, fake_remote, plain=True, FAKE_SSH_FAIL="1")
     with pytest.raises(RuntimeError) as err:
-        asyncio.run(sp.start())
+        start(sp)
     assert not isinstance(err.value, HTTPError)
     assert form_page_message(err.value) == "Error: HTTP 500: Internal Server Error (Unhandled error starting server alice)"
     assert error_page_message(err.value) == "Unhandled error starting server alice"

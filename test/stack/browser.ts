@@ -162,3 +162,15 @@ export function hiddenXsrf(page: Page): string | undefined {
   const m = /name="_xsrf"\s+value="([^"]*)"/i.exec(page.body) ?? /value="([^"]*)"\s+name="_xsrf"/i.exec(page.body);
   return m?.[1];
 }
+
+/** The text of an HTML page as a browser shows it (tags dropped, the entities JupyterHub's templates write decoded). */
+export function visibleText(html: string): string {
+  return html
+    .replace(/<[^>]*>/g, " ")
+    .replace(/&#39;|&#x27;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
+}

@@ -12,9 +12,10 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
-import { Browser, formAction, hiddenXsrf } from "./browser.js";
+import { Browser, formAction, hiddenXsrf, visibleText } from "./browser.js";
 import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
+import { startCmdlineScan, tokenOfRunningJob } from "./secretScan.js";
 import { BASES } from "../../src/effects/bootstrap.js";
 import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
 
@@ -49,22 +50,39 @@ async function startSshd(): Promise<void> {
   );
 }
 
+/** The pids of the Slurm container's processes whose command name matches a shell pattern (no procps there). */
+function pidsOf(pattern: string): string {
+  return `$(for p in /proc/[0-9]*; do case "$(cat "$p/comm" 2>/dev/null)" in ${pattern}) echo "\${p#/proc/}";; esac; done)`;
+}
+
+/** The local addresses of the sockets listening on `port` in a container, from /proc/net/tcp{,6}. */
+async function listenersOn(container: string, port: number): Promise<string[]> {
+  const text = await sh(container, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || true");
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const addresses: string[] = [];
+  for (const line of text.split("\n")) {
+    const [, local, , state] = line.trim().split(/\s+/);
+    if (state !== "0A" || local === undefined || !local.endsWith(`:${hexPort}`)) continue;
+    const hex = local.slice(0, -5);
+    // Each 32-bit word is in host (little-endian) byte order.
+    const bytes = (hex.match(/.{8}/g) ?? []).flatMap((w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)));
+    addresses.push(
+      bytes.length === 4
+        ? bytes.join(".")
+        : bytes.every((b, i) => b === (i === 15 ? 1 : 0))
+          ? "::1"
+          : bytes.every((b) => b === 0)
+            ? "::"
+            : hex,
+    );
+  }
+  return addresses;
+}
+
 async function hashesOfHubState(): Promise<string> {
   // What the hub keeps beside its database: the auth_state crypt key (made once by the image's
   // start script) and JupyterHub's cookie secret.
   return sh(HUB, "cd /srv/jupyterhub && sha256sum jupyterhub_crypt_key jupyterhub_cookie_secret");
-}
-
-/** The text of an HTML page as a browser shows it (tags dropped, the entities JupyterHub's templates write decoded). */
-function visibleText(html: string): string {
-  return html
-    .replace(/<[^>]*>/g, " ")
-    .replace(/&#39;|&#x27;/g, "'")
-    .replace(/&quot;/g, '"')
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&amp;/g, "&")
-    .replace(/\s+/g, " ");
 }
 
 /**
@@ -114,9 +132,24 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 3. Images, volumes and dev clones, then the pod.
     await h.timed("brics-env resources (image builds)", () => h.brics(["resources", ENV]));
     h.podCreated(true);
-    await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    const upOutput = await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
     await h.timed("  + extra wait for /hub/health", () => hubHealthy(base));
     await h.timed("  + extra wait for the Slurm container", () => h.slurmReady());
+
+    // 3a. The offline base's Slurm (24.11) needs CAP_SYS_ADMIN for the hub's jobs: the Slurm
+    //     container gets it, and up says so; podman runs as root here, and up says what that means.
+    assert.match(upOutput, /the Slurm container gets CAP_SYS_ADMIN: its Slurm 2\d\.\d+(\.\d+)? clones a namespace/);
+    assert.match(upOutput, /podman runs as root here, so:/);
+    // CAP_SYS_ADMIN is bit 21 of the capability sets in /proc/<pid>/status.
+    const hasSysAdmin = async (c: string) => (BigInt(`0x${(await sh(c, "sed -n 's/^CapEff:[[:space:]]*//p' /proc/1/status")).trim()}`) >> 21n) & 1n;
+    assert.equal(await hasSysAdmin(SLURM), 1n, "the Slurm container has CAP_SYS_ADMIN");
+    assert.equal(await hasSysAdmin(HUB), 0n, "the hub container does not");
+
+    // 3b. The Hub API listens on the pod's loopback only: the user servers in the Slurm container
+    //     reach it there, nothing outside the pod can.
+    const hubApi = await listenersOn(HUB, 8081);
+    assert.ok(hubApi.length > 0, "the Hub API listens");
+    assert.deepEqual(hubApi.filter((a) => a !== "127.0.0.1" && a !== "::1"), [], `the Hub API listens on loopback only: ${hubApi.join(", ")}`);
 
     // 4. Log in as a browser would.
     const browser = new Browser(ORIGIN);
@@ -159,7 +192,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
       assert.doesNotMatch(hubLog, /not recognized/, "JupyterHub recognised every setting");
     });
 
-    // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch).
+    // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch),
+    //    with every command line on both sides recorded while it runs.
+    const scans = [await startCmdlineScan(HUB), await startCmdlineScan(SLURM)] as const;
     const spawnStarted = Date.now();
     const form = await browser.get(`${base}hub/spawn`);
     assert.equal(form.status, 200, "spawn form");
@@ -170,6 +205,24 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
     h.record("spawn request -> server reachable", seconds(spawnStarted));
     h.log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
+
+    // 5a. The Hub API token (in the job's environment) was never on a command line on either side,
+    //     nor in sshd's, sudo's or the hub's log.
+    const [hubCmdlines, slurmCmdlines] = [await scans[0].stop(), await scans[1].stop()];
+    const token = await tokenOfRunningJob(SLURM);
+    assert.ok(hubCmdlines.some((c) => /^(timeout .*)?ssh .*slurmspawner_sbatch/.test(c)), "the scan saw the hub's ssh command that submitted the job");
+    assert.ok(slurmCmdlines.some((c) => new RegExp(`^sudo -u ${unixUser} .*slurmspawner_sbatch`).test(c)), "the scan saw sudo run the submit wrapper");
+    assert.deepEqual(hubCmdlines.filter((c) => c.includes(token)), [], "no command line in the hub container has the token");
+    assert.deepEqual(slurmCmdlines.filter((c) => c.includes(token)), [], "no command line in the Slurm container has the token");
+    const sudoLog = await sh(SLURM, "cat /var/log/sudo.log");
+    assert.match(sudoLog, /slurmspawner_sbatch/, "sudo logs what jupyterspawner runs");
+    for (const [name, text] of [
+      ["sudo's log", sudoLog],
+      ["sshd's log", await sh(SLURM, "cat /var/log/sshd.log")],
+      ["the hub's log", await sh(HUB, "cat /var/log/jupyterhub/jupyterhub.log")],
+    ] as const) {
+      assert.ok(!text.includes(token), `${name} does not have the token`);
+    }
 
     const jobs = await slurmJobs(SLURM);
     assert.equal(jobs.length, 1, `one job in the queue: ${JSON.stringify(jobs)}`);
@@ -196,7 +249,69 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
       "the job was not cancelled",
     );
 
-    // 6b. Hub restart: cleanup_servers = False keeps the server.
+    // 6b. Failures on the Slurm side that say nothing about the job: each keeps the server and its
+    //     job, and the hub's log says why at warning level.
+    const wrappers = data["slurmSpawnerWrappersBin"] ?? "";
+    const survives = async (fault: string, detail: RegExp, inject: string, repair: string, waitS = 60) => {
+      await h.timed(`fault: ${fault}`, async () => {
+        const logLines = (await sh(HUB, "wc -l < /var/log/jupyterhub/jupyterhub.log")).trim();
+        await sh(SLURM, inject);
+        try {
+          await until(`a poll that reads "${fault}" as state unknown`, waitS, async () => {
+            const since = await sh(HUB, `tail -n +${Number(logLines) + 1} /var/log/jupyterhub/jupyterhub.log`);
+            const warned = since.split(/(?=^\[[A-Z] )/m).find((r) => r.startsWith("[W ") && r.includes(`Slurm job ${job.id} of ${unixUser}: state unknown, keeping the server and asking again: `));
+            return warned !== undefined && detail.test(warned) ? true : undefined;
+          });
+          await new Promise((r) => setTimeout(r, (POLL_INTERVAL + 1) * 1000));
+        } finally {
+          await sh(SLURM, repair);
+        }
+      });
+      assert.ok(await until(`the server after "${fault}"`, 60, () => serverStatus(browser, base, user)), `server reachable after: ${fault}`);
+      assert.deepEqual((await slurmJobs(SLURM)).map((j) => [j.id, j.state]), [[job.id, "RUNNING"]], `the job runs on after: ${fault}`);
+    };
+    await survives(
+      "the job's account unknown to sudo (an LDAP outage)",
+      new RegExp(`sudo: unknown user ${unixUser}`),
+      `sed -i 's/^${unixUser}:/${unixUser}x:/' /etc/passwd /etc/shadow`,
+      `sed -i 's/^${unixUser}x:/${unixUser}:/' /etc/passwd /etc/shadow`,
+    );
+    await survives(
+      "the sudo rule removed",
+      /sudo: .*password is required/,
+      "mv /etc/sudoers.d/jupyterspawner /root/jupyterspawner.sudoers",
+      "mv /root/jupyterspawner.sudoers /etc/sudoers.d/jupyterspawner",
+    );
+    await survives(
+      "the squeue wrapper exiting with a Python traceback",
+      /Traceback \(most recent call last\)[\s\S]*ModuleNotFoundError/,
+      `mv ${wrappers}/slurmspawner_squeue ${wrappers}/slurmspawner_squeue.away && ` +
+        `printf '#!/usr/bin/python3\\nimport slurmspawner_wrappers_not_installed\\n' > ${wrappers}/slurmspawner_squeue && chmod 755 ${wrappers}/slurmspawner_squeue`,
+      `mv ${wrappers}/slurmspawner_squeue.away ${wrappers}/slurmspawner_squeue`,
+    );
+    await survives(
+      "slurmctld stopped (SIGSTOP: it accepts connections and never answers)",
+      /slurm_load_jobs error: /,
+      `kill -STOP ${pidsOf("slurmctld")}`,
+      `kill -CONT ${pidsOf("slurmctld")}`,
+      90,
+    );
+    // A half-open connection: while a query is under way, every sshd process of the Slurm host stops
+    // (SIGSTOP), so the hub's ssh hears nothing more and would wait forever; ServerAliveInterval
+    // ends it. The query wrapper is slowed down so that the stop lands in the middle of a query.
+    const started = "/tmp/brics-env-stack-query-started";
+    await survives(
+      "the Slurm host's sshd stops answering in the middle of a query",
+      /Timeout, server \S+ not responding/,
+      `rm -f ${started} && mv ${wrappers}/slurmspawner_squeue ${wrappers}/slurmspawner_squeue.away && ` +
+        `printf '#!/bin/sh\\ntouch ${started}\\nsleep 3\\nexec ${wrappers}/slurmspawner_squeue.away\\n' > ${wrappers}/slurmspawner_squeue && ` +
+        `chmod 755 ${wrappers}/slurmspawner_squeue && ` +
+        `for i in $(seq 1 400); do [ -e ${started} ] && break; sleep 0.05; done && [ -e ${started} ] && kill -STOP ${pidsOf("sshd*")}`,
+      `kill -CONT ${pidsOf("sshd*")}; mv ${wrappers}/slurmspawner_squeue.away ${wrappers}/slurmspawner_squeue`,
+      120,
+    );
+
+    // 6c. Hub restart: cleanup_servers = False keeps the server.
     await h.timed("fault: hub container restarted", async () => {
       const r = await podman(["restart", "--time", "20", HUB], 180_000);
       assert.equal(r.code, 0, `podman restart: ${r.err}`);

@@ -8,7 +8,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Browser, formAction } from "./browser.js";
+import { Browser, formAction, visibleText } from "./browser.js";
 import { collectLogs, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { configMapForIssuer, issuerLog, loggedInAs, login, projectChoices, startIssuer, tokenFromIssuer } from "./issuer.js";
@@ -82,6 +82,41 @@ test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the toke
 
     // Spawn for that project: the job runs as the account the token names for it.
     await h.timed("  + wait for the Slurm container", () => h.slurmReady());
+
+    // Values the form does not offer (a crafted POST) are refused on the form, in one sentence.
+    for (const [field, value, told] of [
+      ["runtime", "23:59:59", "The job duration '23:59:59' is not one the spawn form offers (1h, 2h, 4h, 8h)"],
+      ["ngpus", "9", "The number of GPUs '9' is not one the spawn form offers (1, 2, 3, 4)"],
+    ] as const) {
+      const crafted = { brics_project: "proj1.brics", runtime: "01:00:00", ngpus: "1", partition: "", reservation: "", [field]: value };
+      const refused = await browser.postForm(formAction(await browser.get(`${base}hub/spawn`)), crafted, false);
+      assert.equal(refused.status, 200, `${field}=${value}: the form again, not a spawn (got ${refused.status})`);
+      assert.ok(visibleText(refused.body).includes(`${told}, so your server was not started; choose again from the form.`), `${field}=${value}: ${visibleText(refused.body).slice(0, 600)}`);
+    }
+    assert.deepEqual(await slurmJobs(SLURM), [], "no job for a refused form");
+
+    // An identity token whose projects claim names a hostile account: the spawn is refused with
+    // one sentence, nothing runs on either side (no ssh login, no file the account would create).
+    const logins = async () => ((await sh(SLURM, "cat /var/log/sshd.log")).match(/Accepted publickey for jupyterspawner/g) ?? []).length;
+    const loginsBefore = await logins();
+    for (const name of ["semicolon", "substitution"]) {
+      const mallory = new Browser(ORIGIN);
+      assert.equal((await login(mallory, base, await tokenFromIssuer(HUB, `hostile_account_${name}`))).status, 302, `${name}: the token itself is valid`);
+      const hostileForm = await mallory.get(`${base}hub/spawn`);
+      assert.deepEqual(projectChoices(hostileForm), ["proj1.brics"]);
+      const refused = await mallory.postForm(formAction(hostileForm), { brics_project: "proj1.brics", runtime: "01:00:00", ngpus: "1", partition: "", reservation: "" }, false);
+      assert.equal(refused.status, 200, `${name}: the form again, not a spawn (got ${refused.status})`);
+      assert.match(
+        visibleText(refused.body),
+        /The identity provider named the account '[^']*' for this project, which is not an account name <USER>\.<PROJECT> \(.*\), so your server was not started; please tell the service's administrators\./,
+        `${name}: one readable sentence`,
+      );
+    }
+    for (const container of [HUB, SLURM]) {
+      assert.equal((await podman(["exec", container, "test", "-e", "/tmp/brics-env-pwned"])).code, 1, `nothing ran in ${container}`);
+    }
+    assert.equal(await logins(), loginsBefore, "the hub did not even log in to the Slurm host");
+    assert.deepEqual(await slurmJobs(SLURM), [], "no job for a hostile account");
     const spawnStarted = Date.now();
     const posted = await browser.postForm(
       formAction(form),

@@ -1,12 +1,37 @@
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { checkValue, DEPLOY_CONFIG_KEYS, KEY_SPECS, keysUsedBy, type DeployConfigKey } from "../../src/plan/deployConfig.js";
+import { checkValue, DEPLOY_CONFIG_KEYS, KEY_SPECS, keySpec, keysUsedBy, type DeployConfigKey } from "../../src/plan/deployConfig.js";
+import { repoRoot } from "../../src/paths.js";
 import { ENVIRONMENTS, getEnvironment } from "../../src/plan/environments.js";
 
 const errors = (key: DeployConfigKey, value: unknown) => checkValue(key, value).filter((i) => i.severity === "error");
 const ok = (key: DeployConfigKey, value: unknown) => assert.deepEqual(errors(key, value), [], `${key}=${JSON.stringify(value)}`);
 const bad = (key: DeployConfigKey, value: unknown) =>
   assert.ok(errors(key, value).length > 0, `${key}=${JSON.stringify(value)} should be rejected`);
+
+/** Password values in the documents anyone can read: the lines that set or show dummyAuthPassword. */
+function publishedPasswords(): { file: string; value: string }[] {
+  const root = repoRoot();
+  const files = ["README.md", ...readdirSync(join(root, "docs")).map((f) => `docs/${f}`)];
+  for (const env of readdirSync(join(root, "examples"))) {
+    if (existsSync(join(root, "examples", env, "deploy-configmap.yaml"))) files.push(`examples/${env}/deploy-configmap.yaml`);
+  }
+  const found: { file: string; value: string }[] = [];
+  for (const file of files) {
+    const lines = readFileSync(join(root, file), "utf8").split("\n");
+    let inSection = false;
+    for (const line of lines) {
+      if (line.startsWith("#")) inSection = line.includes("`dummyAuthPassword`");
+      const yaml = /^\s*#?\s*dummyAuthPassword:\s*"([^"]*)"/.exec(line);
+      const row = line.startsWith("| `dummyAuthPassword`") ? /`([^`]*)` \|\s*$/.exec(line) : null;
+      const example = inSection ? /^- Example: `([^`]*)`/.exec(line) : null;
+      for (const m of [yaml, row, example]) if (m !== null) found.push({ file, value: m[1]! });
+    }
+  }
+  return found;
+}
 
 describe("deploy-config schema", () => {
   it("describes every key once, with an env var, an example that passes and a description", () => {
@@ -16,7 +41,8 @@ describe("deploy-config schema", () => {
     for (const s of KEY_SPECS) {
       assert.match(s.envVar, /^DEPLOY_CONFIG_[A-Z_]+$/);
       assert.ok(s.description.length > 40, s.key);
-      assert.deepEqual(checkValue(s.key, s.example), [], `example of ${s.key}`);
+      // The documented password is the one example meant to be refused (see below).
+      if (s.key !== "dummyAuthPassword") assert.deepEqual(checkValue(s.key, s.example), [], `example of ${s.key}`);
     }
   });
 
@@ -101,6 +127,21 @@ describe("deploy-config schema", () => {
     bad("dummyAuthPassword", "");
     bad("dummyAuthPassword", "line\nbreak-and-more-than-sixteen");
     ok("dummyAuthPassword", `it's a "long" $(pass) phrase`);
+  });
+
+  it("refuses a dummyAuthPassword of white space or copied from this repository's documents, and warns about upstream's", () => {
+    for (const v of [" ", "   ", "\t\t"]) assert.match(errors("dummyAuthPassword", v)[0]?.message ?? "", /white space|control character/, JSON.stringify(v));
+    const example = keySpec("dummyAuthPassword").example;
+    for (const v of [example, ` ${example}`]) {
+      assert.match(errors("dummyAuthPassword", v)[0]?.message ?? "", /is the example value of this repository's documentation and examples, which anyone can read/);
+    }
+    // Every password value written in the README, docs/ and examples/ is refused.
+    const published = publishedPasswords();
+    assert.ok(published.length >= 4, `found the documented passwords: ${published.length}`);
+    for (const { file, value } of published) assert.equal(errors("dummyAuthPassword", value).length, 1, `${file}: ${value}`);
+    const upstream = checkValue("dummyAuthPassword", "MyVerySecurePassword");
+    assert.deepEqual(upstream.map((i) => i.severity), ["warning"]);
+    assert.match(upstream[0]!.message, /upstream scripts' example ConfigMaps/);
   });
 
   it("rejects a placeholder left by init", () => {

@@ -8,7 +8,8 @@ export const GOOD_VALUES: Record<string, string> = {
   logLevel: "INFO",
   baseUrl: "/",
   devUsers: "alice.proj1 alice.proj2 bob.proj1",
-  dummyAuthPassword: "Wq3v9fXbQm2LrT7kPz1sHa8dNc4YeJ6u",
+  // Random, and in no document: the documented example is refused.
+  dummyAuthPassword: "hT4pX9vQ2mZr7LkB1sWc8dNy6EjF3uGa",
   sshHostname: "localhost",
   slurmSpawnerWrappersBin: "/opt/jupyter/slurmspawner_wrappers/bin",
   condaPrefixDir: "/opt/jupyter/miniforge3",

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseDocument } from "yaml";
-import { KEY_SPECS, keysUsedBy } from "../../src/plan/deployConfig.js";
+import { ACCOUNT_NAME, checkValue, KEY_SPECS, keysUsedBy } from "../../src/plan/deployConfig.js";
 import { ENVIRONMENTS, type Environment } from "../../src/plan/environments.js";
 import { HUB_SETTINGS_VAR, hubSettingsData, hubSettingsJson } from "../../src/plan/hubSettings.js";
 import { renderExampleConfigMap } from "../../src/plan/initTemplate.js";
@@ -55,6 +55,24 @@ describe("the hub's settings data (BRICS_ENV_SETTINGS)", () => {
       assert.deepEqual(JSON.parse(hubSettingsJson(env)), JSON.parse(JSON.stringify(data)));
     });
   }
+
+  it("gives the hub devUsers' rule for account names, as a pattern Python reads the same way", () => {
+    for (const env of ENVIRONMENTS) {
+      const rule = hubSettingsData(env).accountName;
+      assert.equal(rule.maxLength, ACCOUNT_NAME.maxLength);
+      const re = new RegExp(rule.pattern);
+      // The same verdicts as devUsers' check, name by name.
+      for (const good of ["alice.proj1", "a.b", "bob_x-1.p-2_3"]) {
+        assert.ok(re.test(good), good);
+        assert.deepEqual(checkValue("devUsers", good), [], good);
+      }
+      for (const bad of ["Alice.proj1", "alice", "1a.b", "a.b.c", "$(id).x", "a;b.c"]) {
+        assert.ok(!re.test(bad), bad);
+        assert.equal(checkValue("devUsers", bad)[0]?.severity, "error", bad);
+      }
+      assert.ok(!re.test("alice.proj1 true; touch /tmp/x; echo"));
+    }
+  });
 
   it("gives every optional key a default and tells the hub how to convert each value", () => {
     for (const s of KEY_SPECS) {

@@ -168,11 +168,25 @@ describe("buildManifest", () => {
     assert.ok(slurm.volumeMounts.some((m) => m.mountPath === "/home/jupyterspawner/.ssh/authorized_keys" && m.subPath === "localhost_authorized_keys"));
   });
 
-  it("derives the Hub API's published address from hubConnectUrl", () => {
+  it("publishes the Hub API on hubConnectUrl's address only", () => {
     assert.deepEqual(hubApiPublishFromUrl("http://10.0.0.5:9000"), { hostIP: "10.0.0.5", hostPort: 9000, containerPort: 8081 });
-    assert.deepEqual(hubApiPublishFromUrl("http://hub.example.org"), { hostIP: "0.0.0.0", hostPort: 80, containerPort: 8081 });
-    assert.deepEqual(hubApiPublishFromUrl("https://hub.example.org"), { hostIP: "0.0.0.0", hostPort: 443, containerPort: 8081 });
     assert.deepEqual(hubApiPublishFromUrl("http://[fd00::1]:8081"), { hostIP: "fd00::1", hostPort: 8081, containerPort: 8081 });
+    // A host name: on the address it resolves to (the manifest command looks it up)...
+    assert.deepEqual(hubApiPublishFromUrl("http://hub.example.org", "10.0.0.7"), { hostIP: "10.0.0.7", hostPort: 80, containerPort: 8081 });
+    assert.deepEqual(hubApiPublishFromUrl("https://hub.example.org", "10.0.0.7"), { hostIP: "10.0.0.7", hostPort: 443, containerPort: 8081 });
+    // ...and never on every address because it does not resolve.
+    assert.throws(() => hubApiPublishFromUrl("http://hub.example:8081"), (e: Error) => {
+      assert.ok(e instanceof ManifestInputError);
+      assert.match(e.message, /^hubConnectUrl "http:\/\/hub\.example:8081": hub\.example does not resolve to an address on this host/);
+      assert.match(e.message, /Write that IP address in hubConnectUrl \(e\.g\. http:\/\/10\.0\.0\.5:8081\), add hub\.example to \/etc\/hosts, or publish it yourself with --publish <ip>:8081:8081/);
+      return true;
+    });
+    const env = getEnvironment("dev_dummyauth_extslurm");
+    const ports = (opts: object) => hub(buildManifest(env, { keys: keysFor(env), hubConnectUrl: "http://hub.example:8081", ...opts }).find((o): o is Pod => o.kind === "Pod")!).ports;
+    assert.throws(() => ports({}), /does not resolve/);
+    assert.deepEqual(ports({ hubConnectAddress: "10.0.0.7" })?.find((p) => p.containerPort === 8081)?.hostIP, "10.0.0.7");
+    // Every address only when the user says so.
+    assert.deepEqual(ports({ publish: ["0.0.0.0:8081:8081"] })?.find((p) => p.containerPort === 8081)?.hostIP, "0.0.0.0");
   });
 
   it("lets publish entries replace or add ports", () => {

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { normaliseBaseUrl } from "../../src/plan/deployConfig.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
-import { buildManifest } from "../../src/plan/manifest.js";
-import { validateDeployDir } from "../../src/plan/validate.js";
+import { buildManifest, ManifestInputError } from "../../src/plan/manifest.js";
+import { hubApiAddressProblems, validateDeployDir } from "../../src/plan/validate.js";
 import { KEY_A, KEY_B, KEY_C } from "./fixtureKeys.js";
 import { goodFilesFor } from "./helpers.js";
 
@@ -81,7 +81,10 @@ describe("upstream deploy directories", () => {
       assert.ok(warned.includes("apiVersion"), "core/v1 is not valid Kubernetes: a warning says so");
       const ignoredOidc = env.auth === "dummy" ? ["oidcServer", "bricsPlatform", "jwtAudience"] : [];
       for (const k of ignoredOidc) assert.ok(warned.includes(k), `${k} is ignored by ${envName}: a warning says so`);
-      assert.equal(problems.length, 1 + ignoredOidc.length, JSON.stringify(problems, null, 1));
+      // Upstream's example password is public: worth a warning, as anyone who read the examples knows it.
+      const publicPassword = env.auth === "dummy" ? ["dummyAuthPassword"] : [];
+      for (const k of publicPassword) assert.ok(warned.includes(k), `${envName}: upstream's example password gets a warning`);
+      assert.equal(problems.length, 1 + ignoredOidc.length + publicPassword.length, JSON.stringify(problems, null, 1));
     });
 
     it(`${envName}: every key the manifest takes from the ConfigMap is in upstream's, or optional`, () => {
@@ -93,12 +96,31 @@ describe("upstream deploy directories", () => {
         ...(env.ingress === "zenith" ? { zenithKey: KEY_B, zenithConfig: "serverAddress: ssh.example\n" } : {}),
       };
       const values: Record<string, string> = validateDeployDir(env, { dir: "/deploy", configMapText: upstreamText(data), files: upstreamFiles(envName, data) }).config;
-      const objects = buildManifest(env, { keys, ...(values["hubConnectUrl"] ? { hubConnectUrl: values["hubConnectUrl"] } : {}) });
+      // Upstream's external-Slurm examples name hub.example, which resolves nowhere: the manifest
+      // refuses to guess where to publish the Hub API (test below); here it resolves.
+      const address = env.slurm === "external" ? { hubConnectAddress: "192.0.2.10" } : {};
+      const objects = buildManifest(env, { keys, ...(values["hubConnectUrl"] ? { hubConnectUrl: values["hubConnectUrl"] } : {}), ...address });
       const pod = objects.find((o) => o.kind === "Pod");
       assert.ok(pod !== undefined && pod.kind === "Pod");
       const refs = pod.spec.containers.flatMap((c) => c.env.flatMap((e) => (e.valueFrom ? [e.valueFrom.configMapKeyRef] : [])));
       assert.ok(refs.length > 0);
       for (const r of refs) assert.ok(r.optional || r.key in values, `${r.key} is required by the manifest but missing upstream`);
+    });
+  }
+
+  for (const envName of ["dev_dummyauth_extslurm", "prod"] as const) {
+    it(`${envName}: hubConnectUrl http://hub.example:8081 is a warning for check where it does not resolve, and the manifest refuses it`, () => {
+      const env = getEnvironment(envName);
+      const data = UPSTREAM[envName];
+      const { problems } = validateDeployDir(env, { dir: "/deploy", configMapText: upstreamText(data), files: upstreamFiles(envName, data) });
+      assert.deepEqual(problems.filter((p) => p.severity === "error"), []);
+      // What check adds once it has looked hub.example up (here: nowhere).
+      const [warning, ...more] = hubApiAddressProblems("/deploy/deploy-configmap.yaml", data["hubConnectUrl"]!, { addresses: [], local: ["127.0.0.1"] });
+      assert.deepEqual(more, []);
+      assert.equal(warning?.severity, "warning");
+      assert.match(warning?.message ?? "", /names hub\.example, which does not resolve to an address here/);
+      const keys = { clientKey: KEY_A, knownHosts: upstreamFiles(envName, data)["ssh_known_hosts"]!, zenithKey: KEY_B, zenithConfig: "serverAddress: ssh.example\n" };
+      assert.throws(() => buildManifest(env, { keys, hubConnectUrl: data["hubConnectUrl"]! }), ManifestInputError);
     });
   }
 

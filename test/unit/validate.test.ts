@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ENVIRONMENTS, getEnvironment } from "../../src/plan/environments.js";
 import { createHmac } from "node:crypto";
 import { parseKnownHosts, patternsMatch } from "../../src/plan/sshFormats.js";
-import { formatProblem, hasErrors, validateDeployDir, type Problem } from "../../src/plan/validate.js";
+import { formatProblem, hasErrors, hubApiAddressProblems, validateDeployDir, type Problem } from "../../src/plan/validate.js";
 import { KEY_A, KEY_B, KEY_C, KEY_ENCRYPTED, KEY_RSA_PEM } from "./fixtureKeys.js";
 import { configMapText, goodFilesFor, goodValuesFor, ZENITH_CONFIG } from "./helpers.js";
 
@@ -131,6 +131,23 @@ describe("validateDeployDir", () => {
   it("warns when external Slurm would have to reach a loopback hub address", () => {
     const ps = run("prod", { values: { hubConnectUrl: "http://127.0.0.1:8081" } });
     assert.deepEqual(warningsOf(ps).map((p) => p.key), ["hubConnectUrl"]);
+  });
+
+  it("checks where the Hub API will be published: hubConnectUrl's host must resolve to an address of this host", () => {
+    const url = "http://hub.example:8081";
+    const messages = (addresses: string[], local: string[] = ["127.0.0.1", "10.1.1.1"]) =>
+      hubApiAddressProblems("/deploy/deploy-configmap.yaml", url, { addresses, local }).map((p) => `${p.severity} ${p.key}: ${p.message} (expected: ${p.expected})`);
+    const [unresolved] = messages([]);
+    assert.match(unresolved!, /^warning hubConnectUrl: names hub\.example, which does not resolve to an address here; .* so `manifest` will refuse it/);
+    assert.match(unresolved!, /expected: the IP address of this host as the compute nodes see it, e\.g\. http:\/\/10\.0\.0\.5:8081 \(or add hub\.example to \/etc\/hosts\)/);
+    assert.match(messages(["127.0.1.1"])[0]!, /hub\.example \(127\.0\.1\.1\) is a loopback address/);
+    assert.match(messages(["10.9.9.9"])[0]!, /hub\.example \(10\.9\.9\.9\) is not an address of this host/);
+    assert.deepEqual(messages(["10.1.1.1"]), []);
+    // An IP address is checked against this host's addresses too (a loopback one is the ConfigMap check's).
+    const ip = (u: string) => hubApiAddressProblems("/d/c.yaml", u, { addresses: [], local: ["10.1.1.1"] }).map((p) => p.message);
+    assert.match(ip("http://10.9.9.9:8081")[0] ?? "", /10\.9\.9\.9 is not an address of this host/);
+    assert.deepEqual(ip("http://10.1.1.1:8081"), []);
+    assert.deepEqual(ip("http://127.0.0.1:8081"), []);
   });
 
   it("warns about a short dummyAuthPassword", () => {

@@ -10,15 +10,7 @@ from jupyterhub.app import JupyterHub
 from .auth import DummyBricsAuthenticator, brics_authenticator_class
 from .recognised import check_recognised
 from .settings import HubConfigError
-from .slurm import (
-    SRV_DIR,
-    STATE_UNKNOWN_RE,
-    batch_cancel_cmd,
-    batch_query_cmd,
-    batch_script,
-    batch_submit_cmd,
-    ssh_exec_prefix,
-)
+from .slurm import SRV_DIR, batch_cancel_cmd, batch_query_cmd, batch_script, batch_submit_cmd
 from .spawner import hub_spawner_class
 
 # The name bricsauthenticator registers its authenticator and spawner under.
@@ -45,9 +37,12 @@ def apply_config(settings, c):
     c.Application.log_level = settings["logLevel"]
 
     base_url = settings["baseUrl"]
-    c.JupyterHub.bind_url = f"http://:8000{base_url}"
-    # Spawned servers run elsewhere (another container, other hosts) and call back to the Hub API.
-    c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+    # Each port only where its clients are. Behind Zenith the client in the pod forwards to
+    # 127.0.0.1:8000; otherwise the port is published on the host (on 127.0.0.1).
+    c.JupyterHub.bind_url = f"http://{'127.0.0.1' if settings.ingress == 'zenith' else ''}:8000{base_url}"
+    # User servers call back to the Hub API: from the Slurm container, over the pod's loopback; from
+    # an external Slurm's nodes, through the port the manifest publishes on hubConnectUrl's address.
+    c.JupyterHub.hub_bind_url = f"http://{'127.0.0.1' if settings.slurm == 'pod' else '0.0.0.0'}:8081"
     c.JupyterHub.db_url = f"sqlite:///{SRV_DIR}/jupyterhub.sqlite"
     c.JupyterHub.cookie_secret_file = f"{SRV_DIR}/jupyterhub_cookie_secret"
     # The signed cookie value expires after 12 h.
@@ -73,7 +68,7 @@ def apply_config(settings, c):
     else:
         raise HubConfigError(f"authentication {settings.auth!r} of {settings.environment} is not one this hub module knows")
 
-    c.JupyterHub.spawner_class = hub_spawner_class(installed_plugin("jupyterhub.spawners"))
+    c.JupyterHub.spawner_class = hub_spawner_class(installed_plugin("jupyterhub.spawners"), settings.account_rule)
     spawner = c.BricsSlurmSpawner
     spawner.hub_connect_url = settings["hubConnectUrl"]
     # Only what the job needs crosses to Slurm (keepvars); the hub's PATH etc. mean nothing there.
@@ -92,10 +87,11 @@ def apply_config(settings, c):
     spawner.req_options = "--nodes=1"
     spawner.batch_script = batch_script(settings.slurm)
     wrappers_bin = settings["slurmSpawnerWrappersBin"].rstrip("/")
-    spawner.exec_prefix = ssh_exec_prefix(settings["sshHostname"])
-    spawner.batch_submit_cmd = batch_submit_cmd(wrappers_bin)
-    spawner.batch_query_cmd = batch_query_cmd(wrappers_bin)
-    spawner.batch_cancel_cmd = batch_cancel_cmd(wrappers_bin)
-    spawner.state_unknown_re = STATE_UNKNOWN_RE
+    ssh_host = settings["sshHostname"]
+    # The commands run ssh themselves (slurm.py), so nothing goes in front of them.
+    spawner.exec_prefix = ""
+    spawner.batch_submit_cmd = batch_submit_cmd(ssh_host, wrappers_bin)
+    spawner.batch_query_cmd = batch_query_cmd(ssh_host, wrappers_bin)
+    spawner.batch_cancel_cmd = batch_cancel_cmd(ssh_host, wrappers_bin)
 
     check_recognised(c, JupyterHub)

@@ -14,7 +14,8 @@ import re
 
 from tornado import web
 
-from .slurm import SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT
+from . import slurm
+from .slurm import SENT_ENV, SSH_USER, SUBMIT_FAILED_MARKER, SUBMIT_SCRIPT, TIMED_OUT_EXIT_STATUSES, TOKEN_NOT_RECEIVED_MARKER
 
 TELL_ADMINS = "please tell the service's administrators"
 NOT_STARTED = "so your server was not started"
@@ -47,17 +48,34 @@ _SUDO_REFUSED = re.compile(
     r"|Sorry, user .* is not allowed to execute)",
     re.M,
 )
+_TOKEN_NOT_RECEIVED = re.compile(rf"^{TOKEN_NOT_RECEIVED_MARKER}$", re.M)
 _SUDO_UNKNOWN_USER = re.compile(r"^sudo: unknown user", re.M)
 _COMMAND_NOT_FOUND = re.compile(rf"^sudo: \S*{SUBMIT_SCRIPT}: command not found$", re.M)
 _SBATCH_ERROR = re.compile(r"^sbatch: error: (?:Batch job submission failed: )?(.+)$", re.M)
 
 
+def _exit_status(stderr):
+    status = _EXIT_STATUS.search(stderr)
+    return int(status.group(1)) if status else None
+
+
+def submit_timed_out(stderr):
+    """Whether the submit command was ended by its timeout (sbatch may have submitted the job all the same)."""
+    return _exit_status(stderr) in TIMED_OUT_EXIT_STATUSES
+
+
 def submit_failure(stderr, account):
     """The SpawnFailed for a failed submit command, from what batchspawner kept of it (stderr)."""
-    status = _EXIT_STATUS.search(stderr)
-    exit_status = int(status.group(1)) if status else None
+    exit_status = _exit_status(stderr)
     if exit_status == 255:
         return SpawnFailed(f"The hub could not connect to the Slurm host over SSH, {NOT_STARTED}; {TELL_ADMINS}.")
+    if exit_status in TIMED_OUT_EXIT_STATUSES:
+        return SpawnFailed(f"The Slurm host did not answer within {slurm.SLURM_COMMAND_TIMEOUT_S} s, {NOT_STARTED}; {TELL_ADMINS}.")
+    if _TOKEN_NOT_RECEIVED.search(stderr):
+        return SpawnFailed(
+            f"The Slurm host's SSH server did not accept the hub's API token (it needs AcceptEnv {' '.join(SENT_ENV)} "
+            f"for {SSH_USER}), {NOT_STARTED}; {TELL_ADMINS}."
+        )
     if _SUDO_UNKNOWN_USER.search(stderr):
         return SpawnFailed(f"Your project account {account} does not exist on the Slurm host, {NOT_STARTED}; {TELL_ADMINS}.")
     if _SUDO_REFUSED.search(stderr):
@@ -86,3 +104,16 @@ def job_ended(job_id, homedir):
         f"Your Slurm job {job_id} ended before its Jupyter server started (its log is {where}); "
         f"if the log does not say why, {TELL_ADMINS}."
     )
+
+
+def bad_account(account, rule):
+    shown = repr(account) if len(repr(account)) <= 60 else repr(account)[:57] + "..."
+    return SpawnFailed(
+        f"The identity provider named the account {shown} for this project, which is not {rule.description}, "
+        f"{NOT_STARTED}; {TELL_ADMINS}.",
+        status_code=403,
+    )
+
+
+def bad_choice(why):
+    return SpawnFailed(f"{why}, {NOT_STARTED}; choose again from the form.", status_code=400)

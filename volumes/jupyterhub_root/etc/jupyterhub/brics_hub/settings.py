@@ -11,6 +11,7 @@ be converted (the ConfigMap was edited after the check) stops the hub with a mes
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -46,12 +47,27 @@ CONVERTERS = {"text": _text, "words": _words, "seconds": _seconds, "urlPath": _u
 
 
 @dataclass(frozen=True)
+class AccountRule:
+    """Which Unix account names a job may run as: devUsers' rule in KEY_SPECS, applied here to the
+    account names the identity token's projects claim gives."""
+
+    pattern: str
+    max_length: int
+    description: str
+
+    def allows(self, name):
+        return isinstance(name, str) and len(name) <= self.max_length and re.fullmatch(self.pattern, name) is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     """The environment and its deploy-config values, looked up by ConfigMap key: settings["baseUrl"]."""
 
     environment: str
     auth: str
     slurm: str
+    ingress: str
+    account_rule: AccountRule
     values: Mapping[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, key):
@@ -79,9 +95,11 @@ def load_settings(environ):
         )
     try:
         data = json.loads(raw)
-        environment, auth, slurm, keys = data["environment"], data["auth"], data["slurm"], data["keys"]
+        environment, auth, slurm, ingress, keys = data["environment"], data["auth"], data["slurm"], data["ingress"], data["keys"]
         specs = [(k["key"], k["env"], k["type"], k["required"], k.get("default")) for k in keys]
-    except (ValueError, KeyError, TypeError) as e:
+        account = data["accountName"]
+        account_rule = AccountRule(re.compile(account["pattern"]).pattern, int(account["maxLength"]), str(account["description"]))
+    except (ValueError, KeyError, TypeError, re.error) as e:
         raise HubConfigError(
             f"{SETTINGS_VAR} is not what `brics-env manifest` writes ({type(e).__name__}: {e}); "
             "write combined.yaml again with the brics-env that matches this hub image"
@@ -112,4 +130,6 @@ def load_settings(environ):
             f"the deploy ConfigMap of {environment} is not usable; fix deploy-configmap.yaml "
             "(`brics-env check` says what is expected) and play it again:\n  - " + "\n  - ".join(problems)
         )
-    return Settings(environment=environment, auth=auth, slurm=slurm, values=MappingProxyType(values))
+    return Settings(
+        environment=environment, auth=auth, slurm=slurm, ingress=ingress, account_rule=account_rule, values=MappingProxyType(values)
+    )

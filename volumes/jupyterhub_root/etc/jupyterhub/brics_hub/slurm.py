@@ -1,92 +1,174 @@
 """
-The commands batchspawner runs to drive Slurm over ssh, and the batch script it submits.
+The commands batchspawner runs to drive Slurm over ssh, how their answers are read, and the batch
+script it submits.
 
-Every command runs as
-    ssh ... jupyterspawner@<sshHostname> sudo -u <USER>.<PROJECT> <slurmspawner_wrappers script>
-and the jupyterspawner account's sudo policy allows exactly the three wrapper scripts.
+Every command runs in the hub container's `sh -c` as
+
+    timeout ... ssh <options> jupyterspawner@<sshHostname> sudo -u <USER>.<PROJECT> [VAR=value ...] <wrapper>
+
+and the jupyterspawner account's sudo policy allows exactly the three wrapper scripts, without
+arguments. The templates hold the whole command (batchspawner's exec_prefix is empty), because the
+query's answer is looked at in the hub's shell before batchspawner reads it.
+
+Secrets never travel on a command line: the Hub API token reaches the Slurm host in ssh's
+environment (SendEnv; the host's sshd accepts exactly those names for jupyterspawner, see
+brics_slurm/sshd_config.d/jupyterspawner.conf), and sudo's env_keep lets it through to sbatch.
+The other variables the job needs are not secret and are passed as sudo's VAR=value arguments.
 """
+
+import re
+import shlex
 
 SRV_DIR = "/srv/jupyterhub"
 SSH_KEY_FILE = f"{SRV_DIR}/ssh_key"
 SSH_USER = "jupyterspawner"
-SSH_CONNECT_TIMEOUT_S = 20
 
-# Printed by the query command when ssh itself fails (exit 255): see batch_query_cmd below.
-SSH_FAILED_MARKER = "BRICS_SLURM_HOST_UNREACHABLE"
-# Printed by the submit command when it fails, with the exit status (failures.py reads it).
+# ssh can never hang: connecting (TCP and the banner exchange) is bounded by ConnectTimeout, a
+# connection that stops answering is dropped after ServerAliveInterval * ServerAliveCountMax, and
+# the whole command, remote part included, by `timeout` (TERM, then KILL).
+SSH_CONNECT_TIMEOUT_S = 10
+SSH_SERVER_ALIVE_INTERVAL_S = 10
+SSH_SERVER_ALIVE_COUNT_MAX = 3
+SLURM_COMMAND_TIMEOUT_S = 90
+SLURM_COMMAND_KILL_AFTER_S = 5
+# What `timeout` exits with when it ended the command (TERM, or KILL after KILL_AFTER).
+TIMED_OUT_EXIT_STATUSES = (124, 137)
+
+# Printed to stderr by the commands when they fail, with the exit status (failures.py and the
+# hub's log read them; 255: ssh itself failed).
 SUBMIT_FAILED_MARKER = "BRICS_SUBMIT_EXIT_STATUS"
+QUERY_FAILED_MARKER = "BRICS_QUERY_EXIT_STATUS"
+CANCEL_FAILED_MARKER = "BRICS_CANCEL_EXIT_STATUS"
+# Printed by the Slurm host's shell when the API token did not arrive (sshd without AcceptEnv).
+TOKEN_NOT_RECEIVED_MARKER = "BRICS_TOKEN_NOT_RECEIVED"
+# Printed by the query when the wrapper succeeded but squeue listed nothing for the job id.
+NOT_IN_QUEUE_MARKER = "BRICS_JOB_NOT_IN_QUEUE"
 SUBMIT_SCRIPT = "slurmspawner_sbatch"
 
+# Carried in ssh's environment, never on a command line (JupyterHub sets both to the API token).
+SENT_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+# Any other variable whose name says it is a secret is not passed at all: the sshd of the Slurm
+# host accepts only SENT_ENV, and a command line is readable by every user of that host.
+_LOOKS_SECRET = re.compile(r"TOKEN|SECRET|PASSW|PRIVATE|CRYPT", re.I)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-def ssh_exec_prefix(hostname):
-    """batchspawner prepends this to every command; {{username}} is the job's <USER>.<PROJECT>.
 
-    Jinja form ({{ }}) so it renders the same whether batchspawner formats it alone or joined with a
-    command that itself uses Jinja. BatchMode: never prompt; StrictHostKeyChecking: only the host key
-    from the Secret (/etc/ssh/ssh_known_hosts) is trusted.
-    """
+def argv_variables(keepvars):
+    """The keepvars passed as sudo's VAR=value arguments: every valid name that is neither carried
+    in ssh's environment nor looks like a secret. Returns (passed, dropped)."""
+    passed, dropped = [], []
+    for name in (v for v in keepvars.split(",") if v):
+        if name in SENT_ENV:
+            continue
+        if _LOOKS_SECRET.search(name) or not _VARIABLE_NAME.fullmatch(name):
+            dropped.append(name)
+        else:
+            passed.append(name)
+    return passed, dropped
+
+
+def ssh_command(hostname):
+    """How every command reaches the Slurm host. BatchMode: never prompt; StrictHostKeyChecking: only
+    the host key from the Secret (/etc/ssh/ssh_known_hosts) is trusted; SendEnv: the token."""
     return " ".join(
         [
+            f"timeout -k {SLURM_COMMAND_KILL_AFTER_S} {SLURM_COMMAND_TIMEOUT_S}",
             "ssh",
             f"-i {SSH_KEY_FILE}",
             "-o BatchMode=yes",
             "-o StrictHostKeyChecking=yes",
             f"-o ConnectTimeout={SSH_CONNECT_TIMEOUT_S}",
-            f"{SSH_USER}@{hostname}",
-            "sudo -u {{username}}",
+            f"-o ServerAliveInterval={SSH_SERVER_ALIVE_INTERVAL_S}",
+            f"-o ServerAliveCountMax={SSH_SERVER_ALIVE_COUNT_MAX}",
+            *(f"-o SendEnv={name}" for name in SENT_ENV),
+            shlex.quote(f"{SSH_USER}@{hostname}"),
         ]
     )
 
 
-# Each keepvar crosses two shells: the hub's local `sh -c` (which runs ssh) and, after ssh has
-# joined its arguments with spaces, the remote login shell (`bash -c`). ssh does not carry the
-# environment, so each variable is passed as a VAR=value argument of sudo (allowed by env_keep).
-#
-# Locally, "$VAR" expands to the value, which sed turns into one single-quoted word for the remote
-# shell ( ' -> '\'' ); the surrounding double quotes keep it one argument locally. The remote shell
-# then removes exactly that quoting, so spaces, quotes, $, backslashes and newlines arrive intact.
-# (Trailing newlines of a value are lost to command substitution.)
+# The per-spawn values come from the spawner (spawner.py get_req_subvars), validated and quoted for
+# both shells they cross (quoted_for_both_shells): {{brics_account}} is the job's <USER>.<PROJECT>,
+# {{brics_job_id}} the job id (digits only).
+_SUDO = "sudo -u {{brics_account}}"
+
+# A Slurm job id as sbatch --parsable prints it; only this ever reaches a command.
+JOB_ID = re.compile(r"[0-9]{1,20}")
+
+
+def quoted_for_both_shells(word):
+    """`word` as the hub's `sh -c` must see it so that the Slurm host's shell, which runs what ssh
+    joined with spaces, gets exactly `word` as one argument."""
+    return shlex.quote(shlex.quote(word))
+
+
+# Each variable in {{brics_argv_vars}} (spawner.py: argv_variables of the keepvars) crosses two
+# shells: the hub's local `sh -c` (which runs ssh) and, after ssh has joined its arguments with
+# spaces, the remote login shell (`bash -c`). Locally, "$VAR" expands to the value, which sed turns
+# into one single-quoted word for the remote shell ( ' -> '\'' ); the surrounding double quotes keep
+# it one argument locally. The remote shell then removes exactly that quoting, so spaces, quotes,
+# $, backslashes and newlines arrive intact. (Trailing newlines of a value are lost to command
+# substitution.)
 KEEPVAR_ARG_TEMPLATE = r""""{{var}}=$(printf '%s' "${{var}}" | sed "s/'/'\\\\''/g;1s/^/'/;\$s/\$/'/")" """
 
 
-def batch_submit_cmd(wrappers_bin):
-    """batchspawner keeps only a failed command's stderr, so the exit status (255: ssh itself
-    failed) is added to it locally, after everything the remote side printed."""
+def _on_failure(marker):
+    # batchspawner keeps only a failed command's stderr: add the exit status to it, after
+    # everything the remote side printed.
+    return f' || {{ rc=$?; echo "{marker}=$rc" >&2; exit "$rc"; }}'
+
+
+def batch_submit_cmd(hostname, wrappers_bin):
+    """Before sudo, the Slurm host's shell checks that the token arrived: without it the job would
+    start and its server could never reach the hub."""
+    token_check = shlex.quote(
+        f'if [ -z "${{{SENT_ENV[0]}-}}" ]; then echo "{TOKEN_NOT_RECEIVED_MARKER}" >&2; exit 97; fi;'
+    )
     return (
-        "{% for var in keepvars.split(',') if var %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
-        f"{wrappers_bin}/{SUBMIT_SCRIPT}"
-        f' || {{ rc=$?; echo "{SUBMIT_FAILED_MARKER}=$rc" >&2; exit "$rc"; }}'
+        f"{ssh_command(hostname)} {token_check} {_SUDO} "
+        "{% for var in brics_argv_vars %}" + KEEPVAR_ARG_TEMPLATE + "{% endfor %}"
+        f"{quoted_for_both_shells(wrappers_bin + '/' + SUBMIT_SCRIPT)}" + _on_failure(SUBMIT_FAILED_MARKER)
     )
 
 
-# slurmspawner_squeue/scancel take the job id from SLURMSPAWNER_JOB_ID (a number from sbatch).
-#
-# batchspawner (>= 1.3) reads a failed query's stderr as the job status and classifies it:
-# state_running_re / state_pending_re -> job alive, state_unknown_re -> "unknown" (poll() keeps the
-# server, start() keeps waiting), anything else -> "not found" (the server is dropped as dead).
-# A dropped ssh connection must not kill a user's session, so when ssh itself fails (exit status
-# 255, which neither sudo nor the wrappers use) the command adds a marker line to stderr that
-# state_unknown_re matches, and keeps the exit status. A real "job not found" (squeue prints
-# nothing, or `slurm_load_jobs error: Invalid job id specified`) still reads as gone.
-def batch_query_cmd(wrappers_bin):
+def _job_command(hostname, wrappers_bin, script):
+    # slurmspawner_squeue/scancel take the job id from SLURMSPAWNER_JOB_ID.
+    wrapper = quoted_for_both_shells(f"{wrappers_bin}/{script}")
+    return f"{ssh_command(hostname)} {_SUDO} SLURMSPAWNER_JOB_ID={{{{brics_job_id}}}} {wrapper}"
+
+
+def batch_query_cmd(hostname, wrappers_bin):
+    """An empty answer from a query that succeeded becomes NOT_IN_QUEUE_MARKER here, so that an
+    empty job status can only mean that nothing was learnt (see job_gone)."""
     return (
-        f"SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_squeue"
-        ' || { rc=$?; if [ "$rc" -eq 255 ]; then'
-        f' echo "{SSH_FAILED_MARKER}: ssh to the Slurm host failed (exit status 255)" >&2;'
-        ' fi; exit "$rc"; }'
+        f"out=$({_job_command(hostname, wrappers_bin, 'slurmspawner_squeue')})"
+        + _on_failure(QUERY_FAILED_MARKER)
+        + f"; printf '%s\\n' \"${{out:-{NOT_IN_QUEUE_MARKER}}}\""
     )
 
 
-def batch_cancel_cmd(wrappers_bin):
-    return f"SLURMSPAWNER_JOB_ID={{{{job_id}}}} {wrappers_bin}/slurmspawner_scancel"
+def batch_cancel_cmd(hostname, wrappers_bin):
+    return _job_command(hostname, wrappers_bin, "slurmspawner_scancel") + _on_failure(CANCEL_FAILED_MARKER)
 
 
-# SlurmSpawner's own unknown states (controller not answering) plus the ssh failure marker; (?m)
-# because ssh's own error message comes first on stderr.
-STATE_UNKNOWN_RE = (
-    r"(?m)^(?:slurm_load_jobs error: (?:Socket timed out on send/recv|Unable to contact slurm controller)"
-    rf"|{SSH_FAILED_MARKER}\b)"
+# Job states after which the job no longer runs (Slurm's "finished" base states).
+TERMINAL_STATES = frozenset(
+    {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"}
 )
+_INVALID_JOB_ID = re.compile(r"^slurm_load_jobs error: Invalid job id specified\s*$", re.M)
+
+
+def job_gone(job_status):
+    """Whether what the query returned (batchspawner's job_status: the command's stdout, or its
+    stderr when it failed) says for certain that the job is gone: squeue listed nothing for it,
+    Slurm does not know its id, or it is in a terminal state. Anything else (ssh, sudo or a wrapper
+    failing, the controller not answering, SUSPENDED, REQUEUED, an empty status) is not knowing,
+    and the server is kept."""
+    text = job_status.strip()
+    if text == NOT_IN_QUEUE_MARKER:
+        return True
+    if "\n" not in text and text.split(" ", 1)[0] in TERMINAL_STATES:
+        return True
+    return bool(_INVALID_JOB_ID.search(text))
 
 
 def batch_script(slurm):
