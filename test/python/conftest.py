@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from fake_remote import fake_remote  # noqa: F401  (a fixture for every test module)
 from jinja2 import Template
-from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode
+from traitlets import Any, Bool, Dict, Float, Integer, List, Set, Unicode
 from traitlets.config import Application, Config, LoggingConfigurable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -109,6 +109,7 @@ class Authenticator(LoggingConfigurable):
     """jupyterhub.auth.Authenticator (5.2): no logout_redirect_url, only /login of its own."""
 
     allow_all = Bool(False).tag(config=True)
+    admin_users = Set().tag(config=True)
     manage_groups = Bool(False).tag(config=True)
     enable_auth_state = Bool(False).tag(config=True)
     auto_login = Bool(False).tag(config=True)
@@ -131,6 +132,9 @@ class JupyterHub(Application):
     cookie_secret_file = Unicode().tag(config=True)
     cookie_max_age_days = Float().tag(config=True)
     cleanup_servers = Bool().tag(config=True)
+    concurrent_spawn_limit = Integer().tag(config=True)
+    active_server_limit = Integer().tag(config=True)
+    template_vars = Dict().tag(config=True)
     authenticator_class = Any().tag(config=True)
     spawner_class = Any().tag(config=True)
 
@@ -140,6 +144,7 @@ class Spawner(LoggingConfigurable):
     env_keep = List().tag(config=True)
     environment = Dict().tag(config=True)
     notebook_dir = Unicode().tag(config=True)
+    args = List(Unicode()).tag(config=True)
     start_timeout = Integer().tag(config=True)
     poll_interval = Integer().tag(config=True)
 
@@ -150,6 +155,10 @@ class Spawner(LoggingConfigurable):
 
     def get_env(self):
         return {**self.environment, "JUPYTERHUB_API_TOKEN": "secret-token", **self.user_env({})}
+
+    def get_args(self):
+        # JupyterHub >= 2 passes only Spawner.args on the command line (the rest goes by environment).
+        return list(self.args)
 
     def user_env(self, env):
         return env
@@ -219,8 +228,14 @@ class SlurmSpawner(Spawner):
     state_unknown_re = Unicode().tag(config=True)
     req_srun = Unicode().tag(config=True)
     req_options = Unicode().tag(config=True)
+    batchspawner_singleuser_cmd = Unicode("batchspawner-singleuser").tag(config=True)
+    cmd = ["jupyterhub-singleuser"]
     job_id = ""
     job_status = ""
+
+    def cmd_formatted_for_batch(self):
+        """The {cmd} of the batch script: the wrapper, Spawner.cmd and Spawner.get_args(), joined by spaces."""
+        return " ".join([self.batchspawner_singleuser_cmd] + self.cmd + self.get_args())
 
     def subvars(self, **more):
         return {"username": self.req_username, "homedir": self.req_homedir, "keepvars": ",".join(self.get_env()), **more}
@@ -243,7 +258,7 @@ class SlurmSpawner(Spawner):
     async def submit_batch_script(self):
         subvars = self.subvars()
         cmd = " ".join((format_template(self.exec_prefix, **subvars), format_template(self.batch_submit_cmd, **subvars)))
-        script = format_template(self.batch_script, cmd="batchspawner-singleuser jupyterhub-singleuser", **subvars, **self.user_options)
+        script = format_template(self.batch_script, cmd=self.cmd_formatted_for_batch(), **subvars, **self.user_options)
         out = await self.run_command(cmd, input=script, env=self.get_env())
         try:
             self.job_id = self.parse_job_id(out)

@@ -30,11 +30,14 @@ def _words(raw):
     return raw.split()
 
 
-def _seconds(raw):
-    # isdecimal() alone accepts other scripts' digits, which int() would read.
-    if not (raw.isascii() and raw.isdecimal()):
-        raise ValueError("is not a whole number of seconds")
-    return int(raw)
+def _whole_number(what):
+    def convert(raw):
+        # isdecimal() alone accepts other scripts' digits, which int() would read.
+        if not (raw.isascii() and raw.isdecimal()):
+            raise ValueError(f"is not {what}")
+        return int(raw)
+
+    return convert
 
 
 def _url_path(raw):
@@ -42,7 +45,13 @@ def _url_path(raw):
     return ("" if raw.startswith("/") else "/") + raw + ("" if raw.endswith("/") else "/")
 
 
-CONVERTERS = {"text": _text, "words": _words, "seconds": _seconds, "urlPath": _url_path}
+CONVERTERS = {
+    "text": _text,
+    "words": _words,
+    "seconds": _whole_number("a whole number of seconds"),
+    "count": _whole_number("a whole number"),
+    "urlPath": _url_path,
+}
 
 
 @dataclass(frozen=True)
