@@ -266,8 +266,22 @@ Examples:
     name: "status",
     description: "Show the pod, containers, volumes, Secrets and images of one or every environment.",
     args: [{ name: "env", required: false, description: `environment (${ENVS}); all when omitted` }],
-    options: [{ name: "json", description: "print JSON (images: each image's Python packages, with the version and ref it was built from)" }],
-    after: "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json",
+    options: [
+      {
+        name: "json",
+        description:
+          "print JSON (images: each image's Python packages, with the version and ref it was built from; hub: {version, users, servers: {running, pending}}, {error} or null)",
+      },
+    ],
+    after: `
+Reads podman state. Where the hub container runs, also asks the hub for its JupyterHub version,
+number of users and servers running (or starting), inside the container with the token of the
+hub's brics-env service (read-only scopes; never on a command line); "hub: not answering (...)"
+says why when it cannot.
+
+Examples:
+  brics-env status
+  brics-env status dev_dummyauth --json`,
     run: async ([envName], opts) => {
       const env = envName === undefined ? undefined : resolveEnv(envName);
       const { statusCommand } = await import("./commands/status.js");

@@ -135,6 +135,9 @@ class JupyterHub(Application):
     concurrent_spawn_limit = Integer().tag(config=True)
     active_server_limit = Integer().tag(config=True)
     template_vars = Dict().tag(config=True)
+    authenticate_prometheus = Bool(True).tag(config=True)
+    services = List().tag(config=True)
+    load_roles = List().tag(config=True)
     authenticator_class = Any().tag(config=True)
     spawner_class = Any().tag(config=True)
 
@@ -406,12 +409,27 @@ def env_for(name):
 sys.path.insert(0, str(CONFIG_DIR))
 
 
-def load_config(monkeypatch, environ, authenticator=BricsAuthenticator_v0_8):
+def with_token_dir(environ, token_dir):
+    """`environ` with the services' token files moved into `token_dir` (the hub keeps them in /srv/jupyterhub)."""
+    if "BRICS_ENV_SETTINGS" not in environ:
+        return environ
+    try:
+        data = json.loads(environ["BRICS_ENV_SETTINGS"])
+        for service in data["services"]:
+            service["tokenFile"] = str(Path(token_dir) / Path(service["tokenFile"]).name)
+    except (ValueError, KeyError, TypeError):
+        return environ  # malformed on purpose: the test is about that
+    return {**environ, "BRICS_ENV_SETTINGS": json.dumps(data)}
+
+
+def load_config(monkeypatch, environ, token_dir, authenticator=BricsAuthenticator_v0_8):
     """Run jupyterhub_config.py the way JupyterHub's loader does (get_config() in its namespace) with
-    exactly `environ` as the process environment's DEPLOY_CONFIG_*/BRICS_ENV_* part. Returns the config."""
+    exactly `environ` as the process environment's DEPLOY_CONFIG_*/BRICS_ENV_* part, the services'
+    token files in `token_dir`. Returns the config."""
     import os
     import runpy
 
+    environ = with_token_dir(environ, token_dir)
     for var in list(os.environ):
         if var.startswith(("DEPLOY_CONFIG_", "BRICS_ENV_")):
             monkeypatch.delenv(var)
@@ -424,8 +442,8 @@ def load_config(monkeypatch, environ, authenticator=BricsAuthenticator_v0_8):
 
 
 @pytest.fixture
-def loader(monkeypatch):
-    return lambda environ, **kw: load_config(monkeypatch, environ, **kw)
+def loader(monkeypatch, tmp_path):
+    return lambda environ, **kw: load_config(monkeypatch, environ, kw.pop("token_dir", tmp_path), **kw)
 
 
 logging.basicConfig(level=logging.DEBUG)

@@ -11,6 +11,7 @@ from jupyterhub.app import JupyterHub
 from .auth import DummyBricsAuthenticator, brics_authenticator_class
 from .idle import idle_shutdown_args
 from .recognised import check_recognised
+from .services import apply_services
 from .settings import HubConfigError
 from .slurm import (
     SRV_DIR,
@@ -56,6 +57,9 @@ def apply_config(settings, c):
     c.JupyterHub.cookie_max_age_days = 0.5
     # Servers are batch jobs: let them outlive a hub restart.
     c.JupyterHub.cleanup_servers = False
+    # /hub/metrics answers only a token with read:metrics (the prometheus service's).
+    c.JupyterHub.authenticate_prometheus = True
+    apply_services(settings.services, c)
 
     # auth_state carries the projects to the spawner; JUPYTERHUB_CRYPT_KEY is set by start-jupyterhub.
     c.Authenticator.enable_auth_state = True

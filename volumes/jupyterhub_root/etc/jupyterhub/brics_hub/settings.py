@@ -3,8 +3,9 @@ The hub's settings: what the pod tells the hub container, as values of the right
 
 The manifest (src/plan/hubSettings.ts, generated from KEY_SPECS in src/plan/deployConfig.ts) puts
 one line of JSON in BRICS_ENV_SETTINGS: the environment's name, its authentication and Slurm
-placement, and for each deploy-config key the environment uses, the env var that carries its
-value, how to convert it, whether it is required and its default. The values themselves come from
+placement, for each deploy-config key the environment uses, the env var that carries its
+value, how to convert it, whether it is required and its default, and the JupyterHub services to
+register (name, scopes, token file). The values themselves come from
 the deploy ConfigMap as those env vars. `brics-env check` has validated them against KEY_SPECS;
 this module only converts them, so the rules and defaults have one owner. A value that cannot
 be converted (the ConfigMap was edited after the check) stops the hub with a message naming its key.
@@ -62,6 +63,8 @@ class Settings:
     auth: str
     slurm: str
     values: Mapping[str, Any] = field(default_factory=dict)
+    # ({"name": ..., "scopes": [...], "tokenFile": ...}, ...): see services.py
+    services: tuple = ()
 
     def __getitem__(self, key):
         try:
@@ -90,6 +93,10 @@ def load_settings(environ):
         data = json.loads(raw)
         environment, auth, slurm, keys = data["environment"], data["auth"], data["slurm"], data["keys"]
         specs = [(k["key"], k["env"], k["type"], k["required"], k.get("default")) for k in keys]
+        services = tuple(
+            MappingProxyType({"name": str(s["name"]), "scopes": tuple(s["scopes"]), "tokenFile": str(s["tokenFile"])})
+            for s in data["services"]
+        )
     except (ValueError, KeyError, TypeError) as e:
         raise HubConfigError(
             f"{SETTINGS_VAR} is not what `brics-env manifest` writes ({type(e).__name__}: {e}); "
@@ -121,4 +128,4 @@ def load_settings(environ):
             f"the deploy ConfigMap of {environment} is not usable; fix deploy-configmap.yaml "
             "(`brics-env check` says what is expected) and play it again:\n  - " + "\n  - ".join(problems)
         )
-    return Settings(environment=environment, auth=auth, slurm=slurm, values=MappingProxyType(values))
+    return Settings(environment=environment, auth=auth, slurm=slurm, values=MappingProxyType(values), services=services)
