@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian's package archive, what brics-env and its tests need on the host:
 # podman with runc (crun fails on hosts with cgroups in hybrid mode), ssh-keygen, git,
-# mmdebstrap for offline base images, and the Python and shell test tools; then makes sure podman
+# mmdebstrap for offline base images, and the Python, shell and systemd-unit test tools; then makes sure podman
 # can run a container here (installing the repository's podman settings only where needed).
 # Safe to re-run: packages and settings already present are left alone.
 set -euo pipefail
@@ -12,7 +12,7 @@ packages=(
   openssh-client git ca-certificates
   mmdebstrap
   busybox-static
-  shellcheck python3-pytest python3-jinja2 python3-traitlets
+  shellcheck python3-pytest python3-jinja2 python3-traitlets systemd
   python3-venv python3-pip python3-setuptools python3-wheel
 )
 
