@@ -120,6 +120,7 @@ export function renderUnit(req: UnitRequest): Unit {
     "Wants=network-online.target",
     "After=network-online.target",
   ];
+  const timeoutsAndInstall = [`TimeoutStartSec=${START_TIMEOUT_S}`, `TimeoutStopSec=${STOP_TIMEOUT_S}`, "", "[Install]", `WantedBy=${wantedBy}`, ""];
   if (req.kind === "quadlet") {
     const text = [
       ...header,
@@ -131,12 +132,7 @@ export function renderUnit(req: UnitRequest): Unit {
       "",
       "[Service]",
       ...environmentLines(req.variables, PODMAN_VARIABLES),
-      `TimeoutStartSec=${START_TIMEOUT_S}`,
-      `TimeoutStopSec=${STOP_TIMEOUT_S}`,
-      "",
-      "[Install]",
-      `WantedBy=${wantedBy}`,
-      "",
+      ...timeoutsAndInstall,
     ].join("\n");
     return { fileName: `${base}.kube`, serviceName: `${base}.service`, text };
   }
@@ -154,12 +150,7 @@ export function renderUnit(req: UnitRequest): Unit {
     ...environmentLines(req.variables, CARRIED_VARIABLES),
     `ExecStart=${brics} up ${req.env.name} ${dir} --no-build --timeout ${UP_TIMEOUT_S}${publish}`,
     `ExecStop=${brics} down ${req.env.name} ${dir}`,
-    `TimeoutStartSec=${START_TIMEOUT_S}`,
-    `TimeoutStopSec=${STOP_TIMEOUT_S}`,
-    "",
-    "[Install]",
-    `WantedBy=${wantedBy}`,
-    "",
+    ...timeoutsAndInstall,
   ].join("\n");
   return { fileName: `${base}.service`, serviceName: `${base}.service`, text };
 }
