@@ -109,9 +109,11 @@ Examples:
     after: `
 Reads deploy-configmap.yaml and the files the environment needs (SSH keys, ssh_known_hosts,
 zenith_client_config.yaml), and checks that key pairs match (running ssh-keygen -y on PEM keys,
-which do not carry their public half). Writes nothing; never calls podman. Each problem names
-the file, line, key, what is wrong and what is expected. Warnings are printed but do not fail.
-Exit 1 when there is an error.
+which do not carry their public half). zenith_client_config.yaml is read as the Zenith client
+reads it (camelCase or snake_case keys); the settings the manifest makes (forwardToHost,
+forwardToPort, sshIdentityPath) are errors there. Writes nothing; never calls podman. Each
+problem names the file, line, key, what is wrong and what is expected. Warnings are printed but
+do not fail. Exit 1 when there is an error.
 
 Environment:
 ${IMAGE_VARS.split("\n").filter((l) => /USER|GROUP/.test(l)).join("\n")}
@@ -217,7 +219,9 @@ then stop at check, listing them). Plays <deploy_dir>/combined.yaml with
 --configmap <deploy_dir>/deploy-configmap.yaml, then polls
 http://127.0.0.1:8000<baseUrl>hub/health (every 0.05 s) and, meanwhile (in-pod Slurm), the Slurm
 container until its sshd and slurmctld answer, and prints the login URL (and, for dummy
-authentication, the user and where the password is). On timeout prints the last log lines of
+authentication, the user and where the password is). Zenith environments are not polled on a
+local port; instead the zenith-client container is watched for 15 s and a restart (a failed
+tunnel) is a warning with its last log lines. On timeout prints the last log lines of
 each container and exits 1, leaving the pod for inspection. If the pod is already running,
 says so and changes nothing. Volumes and keys are always kept.
 

@@ -78,7 +78,7 @@ function systemPython(): string {
 }
 
 function runPytest(): Counts {
-  const r = spawnSync(systemPython(), ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/build_helpers", "test/fixtures/python_packages/tests"], {
+  const r = spawnSync(systemPython(), ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test/python", "test/build_helpers", "test/fixtures/python_packages/tests", "test/fixtures/zenith_client/tests"], {
     cwd: root,
     encoding: "utf8",
   });

@@ -32,6 +32,7 @@ import { playWorkDir } from "./down.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
 import { lookupResources, resourcesCommand } from "./resources.js";
+import { watchZenithClient } from "./zenithClientWatch.js";
 
 export interface UpOptions {
   readonly timeoutSeconds: number;
@@ -141,9 +142,11 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
 
   if (address === undefined) {
     await requireSlurmReady(env, slurmReady, out);
-    // Nothing here says the hub is up (its traffic comes through the tunnel): watch the containers
-    // for a few seconds after the play instead, stopping at the first sign of trouble.
-    await reportUnhealthyContainers(await watchContainers(containers, playedAt + ZENITH_WATCH_MS), out);
+    // Nothing here says the hub is up (its traffic comes through the tunnel): watch the Zenith
+    // client long enough to see its handshake fail, and the other containers for a few seconds.
+    const client = podmanContainerName(env.name, "zenith-client");
+    await watchZenithClient(client, out, { since: playedAt });
+    await reportUnhealthyContainers(await watchContainers(containers.filter((c) => c !== client), playedAt + ZENITH_WATCH_MS), out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
     return;

@@ -173,9 +173,10 @@ export function renderExampleConfigMap(env: Environment): string {
 export function renderZenithClientConfigExample(): string {
   return [
     "# Example Zenith client configuration: copy it to <deploy_dir>/zenith_client_config.yaml and edit.",
-    "# Used by dev_realauth_zenithclient and prod. The Zenith client in the pod forwards the tunnel to",
-    "# JupyterHub's proxy (127.0.0.1:8000) and finds its SSH key at /etc/zenith/ssh_key; both are set by",
-    "# the manifest, not here.",
+    "# Used by dev_realauth_zenithclient and prod. Any setting of `zenith-client connect` may be given,",
+    "# in camelCase (serverAddress) or snake_case (server_address), except those the manifest sets: the",
+    "# tunnel forwards to JupyterHub's proxy (forwardToHost, forwardToPort) and the SSH key is",
+    "# ssh_zenith_client_key (sshIdentityPath); `brics-env check` refuses them here.",
     "",
     "# SSHD host of the Zenith server that the tunnel connects to (required).",
     "serverAddress: zenith-sshd.example.org",

@@ -22,6 +22,7 @@ import {
   type SecretKind,
 } from "./names.js";
 import { volumeKindsOf, volumesOf } from "./volumes.js";
+import { ZENITH_CLIENT_ARGS, ZENITH_CLIENT_CONFIG_PATH, ZENITH_CLIENT_KEY_PATH, zenithClientEnv } from "./zenithClientConfig.js";
 
 // ---------------------------------------------------------------------------------------------
 // Just enough of the Kubernetes API types for what we emit.
@@ -73,6 +74,8 @@ export interface SecurityContext {
 export interface Container {
   name: ContainerName;
   image: string;
+  /** Replaces the image's CMD; its ENTRYPOINT stays. */
+  args?: string[];
   env: EnvVar[];
   ports?: ContainerPort[];
   volumeMounts: VolumeMount[];
@@ -350,16 +353,13 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
       containers.push({
         name,
         image: opts.zenithClientImage ?? zenithClientImage(),
-        env: [
-          { name: "ZENITH_CLIENT_CONFIG", value: "/etc/zenith/client.yaml" },
-          { name: "ZENITH_CLIENT__SSH_IDENTITY_PATH", value: "/etc/zenith/ssh_key" },
-          { name: "ZENITH_CLIENT__FORWARD_TO_HOST", value: "127.0.0.1" },
-          { name: "ZENITH_CLIENT__FORWARD_TO_PORT", value: String(PROXY_PORT) },
-        ],
+        // Explicit rather than the image's default command, which in older images only prints help.
+        args: [...ZENITH_CLIENT_ARGS],
+        env: zenithClientEnv(PROXY_PORT),
         volumeMounts: [
-          fromSecret("zenith-client-config", "client.yaml", "/etc/zenith/client.yaml", true),
-          fromSecret("ssh-zenith-client-key", "ssh_key", "/etc/zenith/ssh_key", true),
-          fromSecret("ssh-zenith-client-key", "ssh_key.pub", "/etc/zenith/ssh_key.pub", true),
+          fromSecret("zenith-client-config", "client.yaml", ZENITH_CLIENT_CONFIG_PATH, true),
+          fromSecret("ssh-zenith-client-key", "ssh_key", ZENITH_CLIENT_KEY_PATH, true),
+          fromSecret("ssh-zenith-client-key", "ssh_key.pub", `${ZENITH_CLIENT_KEY_PATH}.pub`, true),
         ],
       });
     }

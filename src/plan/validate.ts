@@ -7,9 +7,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, 
 import {
   checkValue,
   IN_POD_SLURM_VALUES,
-  ipVersion,
   isDeployConfigKey,
-  isDnsHostName,
   KEY_SPECS,
   keySpec,
   LOCALHOST_NAMES,
@@ -17,6 +15,8 @@ import {
 } from "./deployConfig.js";
 import { deployFilesFor, type DeployFile } from "./deployFiles.js";
 import type { Environment } from "./environments.js";
+import { closestName } from "./similar.js";
+import { checkZenithClientConfig } from "./zenithClientConfig.js";
 import { DEPLOY_CONFIGMAP_FILE, DEPLOY_CONFIGMAP_NAME } from "./names.js";
 import {
   bracketedPortsFor,
@@ -204,7 +204,7 @@ function validateConfigMap(
   for (const [keyName, pair] of present) {
     const line = lineOf(pair.key as Node);
     if (!isDeployConfigKey(keyName)) {
-      const suggestion = closestKey(keyName);
+      const suggestion = closestName(keyName, KEY_SPECS.map((k) => k.key));
       warn(`unknown key ${JSON.stringify(keyName)} is ignored`, {
         key: keyName,
         line,
@@ -299,26 +299,6 @@ function crossCheckConfig(env: Environment, values: ConfigValues, report: Report
       );
     }
   }
-}
-
-const levenshtein = (a: string, b: string): number => {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
-};
-
-function closestKey(name: string): string | undefined {
-  let best: { key: string; dist: number } | undefined;
-  for (const spec of KEY_SPECS) {
-    const dist = spec.key.toLowerCase() === name.toLowerCase() ? 0 : levenshtein(spec.key, name);
-    if (dist <= 3 && (best === undefined || dist < best.dist)) best = { key: spec.key, dist };
-  }
-  return best?.key;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,67 +409,6 @@ function checkKnownHosts(text: string, config: ConfigValues | undefined, push: P
   });
 }
 
-const ZENITH_KEYS: Record<string, "required" | "optional"> = {
-  serverAddress: "required",
-  authOidcIssuer: "optional",
-  authOidcClientId: "optional",
-  authOidcClientSecret: "optional",
-  debug: "optional",
-};
-
 function checkZenithConfig(text: string, push: Push): void {
-  const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs.filter((d) => d.contents !== null) : [];
-  for (const d of list) {
-    for (const e of d.errors) {
-      push("error", `is not valid YAML: ${e.message.split("\n")[0]}`, e.linePos ? { line: e.linePos[0].line } : {});
-    }
-  }
-  if (list.some((d) => d.errors.length > 0)) return;
-  if (list.length !== 1 || !isMap(list[0]!.contents)) {
-    push("error", "is not a single YAML mapping", { expected: "serverAddress: <Zenith SSHD host> and optional OIDC settings" });
-    return;
-  }
-  const map = list[0]!.contents;
-  const seen = new Set<string>();
-  for (const pair of map.items) {
-    const name = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-    const line = pair.key && (pair.key as Node).range ? lc.linePos((pair.key as Node).range![0]).line : undefined;
-    const extra = line !== undefined ? { key: name, line } : { key: name };
-    seen.add(name);
-    const value = isScalar(pair.value) ? pair.value.value : pair.value === null ? null : (pair.value as Node).toJSON();
-    if (!(name in ZENITH_KEYS)) {
-      push("warning", `unknown key ${JSON.stringify(name)}; the Zenith client may reject or ignore it`, {
-        ...extra,
-        expected: Object.keys(ZENITH_KEYS).join(", "),
-      });
-      continue;
-    }
-    if (name === "debug") {
-      if (typeof value !== "boolean") push("error", "must be true or false", { ...extra, expected: "debug: false" });
-      continue;
-    }
-    if (typeof value !== "string" || value.trim() === "") {
-      push("error", "must be a non-empty string", extra);
-      continue;
-    }
-    if (name === "serverAddress" && ipVersion(value) === 0 && !isDnsHostName(value)) {
-      push("error", `${JSON.stringify(value)} is not a host name or IP address`, { ...extra, expected: "the Zenith server's SSHD host, e.g. zenith-sshd.example.org" });
-    }
-    if (name === "authOidcIssuer") {
-      const issues = checkValue("oidcServer", value);
-      for (const i of issues) push(i.severity, i.message, { ...extra, expected: "the OIDC issuer URL, e.g. https://keycloak.example.org/realms/brics" });
-    }
-  }
-  if (!seen.has("serverAddress")) {
-    push("error", "required key serverAddress is missing", { key: "serverAddress", expected: "serverAddress: <Zenith SSHD host>" });
-  }
-  const oidc = ["authOidcIssuer", "authOidcClientId", "authOidcClientSecret"];
-  const given = oidc.filter((k) => seen.has(k));
-  if (given.length > 0 && given.length < oidc.length) {
-    push("warning", `sets ${given.join(", ")} but not ${oidc.filter((k) => !seen.has(k)).join(", ")}`, {
-      expected: "all three OIDC settings, or none",
-    });
-  }
+  for (const { severity, message, ...where } of checkZenithClientConfig(text)) push(severity, message, where);
 }

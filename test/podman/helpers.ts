@@ -10,9 +10,6 @@ import { create } from "tar";
 import { repoRoot } from "../../src/paths.js";
 import { run } from "../../src/effects/exec.js";
 
-// Tests must not depend on the caller remembering this: crun and default ulimits fail on CI's hosts.
-process.env["CONTAINERS_CONF"] ??= join(repoRoot(), ".ci", "containers.conf");
-
 export const BUSYBOX = "/bin/busybox";
 
 /** A short unique tag for podman objects made by one test run. */

@@ -10,8 +10,9 @@ import { execa } from "execa";
 import type { Browser, Page } from "./browser.js";
 import { exists, namesMatching, podman } from "./podmanProbe.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
-import type { EnvName } from "../../src/plan/environments.js";
-import { podName, podmanContainerName, secretName, volumeName } from "../../src/plan/names.js";
+import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
+import { podmanObjectsOf } from "../../src/plan/manifest.js";
+import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
 
 export const ORIGIN = "http://127.0.0.1:8000";
 
@@ -32,9 +33,9 @@ export async function until<T>(what: string, timeoutS: number, probe: () => Prom
   }
 }
 
-export async function hubHealthy(base: string, timeoutS = 300): Promise<void> {
+export async function hubHealthy(base: string, timeoutS = 300, origin = ORIGIN): Promise<void> {
   await until("the hub's health endpoint", timeoutS, async () => {
-    const res = await fetch(`${ORIGIN}${base}hub/health`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${origin}${base}hub/health`, { signal: AbortSignal.timeout(5000) });
     return res.status === 200 ? true : undefined;
   });
 }
@@ -77,6 +78,11 @@ export interface StackHarness {
   /** Whatever podman still holds of the environment. */
   leftovers(): Promise<string[]>;
   /**
+   * A podman command that removes something else the test made (a container beside the pod),
+   * run at teardown — after the test, or on Ctrl-C / a CI timeout — whatever happened.
+   */
+  atTeardown(podmanArgs: string[]): void;
+  /**
    * `up` waits for the hub only; the Slurm container is ready once its entry point has started
    * every daemon and sshd (it logs "ready"). A user who spawns before that gets an ssh error.
    */
@@ -87,6 +93,7 @@ export interface StackHarness {
 export function stackHarness(env: EnvName): StackHarness {
   const pod = podName(env);
   const durations: [string, number][] = [];
+  const teardowns: string[][] = [];
   let ws: Workspace | undefined;
   let createdPod = false;
   // Set once before() found no environment of this name: from then on, anything of it is ours.
@@ -143,6 +150,7 @@ export function stackHarness(env: EnvName): StackHarness {
         log(`${signal}: tearing ${env} down`);
         spawnSync(process.execPath, [ws.cli, "down", env, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
       }
+      for (const args of teardowns) spawnSync("podman", args, { stdio: "inherit", timeout: 60_000 });
       ws?.remove();
       process.exit(130);
     });
@@ -157,11 +165,15 @@ export function stackHarness(env: EnvName): StackHarness {
         log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
         await podman(["pod", "rm", "-f", pod]);
         for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) await podman(["volume", "rm", "-f", v]);
-        for (const kind of ["ssh-client-key", "ssh-host-key"] as const) {
-          await podman(["secret", "rm", secretName(kind, env)]);
-          await podman(["volume", "rm", "-f", secretName(kind, env)]);
+        for (const secret of podmanObjectsOf(getEnvironment(env)).secrets) {
+          await podman(["secret", "rm", secret]);
+          await podman(["volume", "rm", "-f", secret]);
         }
       }
+    }
+    for (const args of teardowns) {
+      const r = await podman(args);
+      if (r.code !== 0) log(`teardown: podman ${args.join(" ")} exited ${r.code}: ${r.err.trim()}`);
     }
     ws?.remove();
     if (durations.length > 0) {
@@ -194,6 +206,9 @@ export function stackHarness(env: EnvName): StackHarness {
       durations.push([label, s]);
     },
     leftovers: environmentLeftovers,
+    atTeardown: (podmanArgs: string[]) => {
+      teardowns.push(podmanArgs);
+    },
     async slurmReady(timeoutS = 180): Promise<void> {
       await until("the Slurm container's 'ready'", timeoutS, async () => {
         const r = await podman(["logs", slurm]);

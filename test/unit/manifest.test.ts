@@ -199,7 +199,10 @@ describe("buildManifest", () => {
   it("takes the Zenith client image and restart policy from the caller", () => {
     const env = getEnvironment("prod");
     const pod = buildManifest(env, { keys: keysFor(env), hubConnectUrl: HUB_URL, zenithClientImage: "mirror.local/zenith-client:1", restartPolicy: "Never" }).find((o): o is Pod => o.kind === "Pod")!;
-    assert.equal(pod.spec.containers.find((c) => c.name === "zenith-client")!.image, "mirror.local/zenith-client:1");
+    const client = pod.spec.containers.find((c) => c.name === "zenith-client")!;
+    assert.equal(client.image, "mirror.local/zenith-client:1");
+    // The tunnel command is given, not left to the image's default (older images only print help).
+    assert.deepEqual(client.args, ["zenith-client", "connect"]);
     assert.equal(pod.spec.restartPolicy, "Never");
   });
 });

@@ -213,14 +213,16 @@ describe("validateDeployDir", () => {
     const zen = (text: string) => run("dev_realauth_zenithclient", { files: { "zenith_client_config.yaml": text } });
     assert.deepEqual(zen(ZENITH_CONFIG), []);
     assert.deepEqual(zen("serverAddress: zenith.example.org\n"), []);
-    assert.match(errorsOf(zen("debug: true\n"))[0]!.message, /serverAddress is missing/);
+    assert.match(errorsOf(zen("debug: true\n"))[0]!.message, /serverAddress \(or server_address\) is missing/);
     assert.ok(hasErrors(zen("serverAddress: [a]\n")));
     assert.ok(hasErrors(zen("serverAddress: 'bad host; id'\n")));
     assert.ok(hasErrors(zen("serverAddress: a\ndebug: maybe\n")));
     assert.ok(hasErrors(zen("- a\n")));
     assert.ok(hasErrors(zen("serverAddress: a\n  b: : c\n")));
-    const unknown = zen("serverAddress: a\nforwardToPort: 8000\n");
-    assert.deepEqual(unknown.map((p) => [p.severity, p.key]), [["warning", "forwardToPort"]]);
+    const owned = zen("serverAddress: a\nforwardToPort: 8000\n");
+    assert.deepEqual(owned.map((p) => [p.severity, p.key, p.line, p.file]), [["error", "forwardToPort", 2, "/deploy/zenith_client_config.yaml"]]);
+    assert.match(owned[0]!.message, /set by the manifest/);
+    assert.deepEqual(zen("server_address: zenith.example.org\nserver_port: 2222\n"), []);
     assert.deepEqual(warningsOf(zen("serverAddress: a\nauthOidcIssuer: https://x.example/\n")).length, 1);
   });
 
