@@ -221,6 +221,11 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const scraped = await fetch(metricsUrl, { headers: { Authorization: `Bearer ${scrapeToken}` } });
     assert.equal(scraped.status, 200, "/hub/metrics with the prometheus service's token");
     assert.match(await scraped.text(), /^jupyterhub_running_servers(\{[^}]*\})? 1(\.0)?$/m);
+    // Environments with external Slurm publish the Hub API port (8081), which serves /hub/metrics as well.
+    const viaHubPort =
+      "import urllib.request as u; t = open('/srv/jupyterhub/prometheus-service.token').read().strip(); " +
+      `print(u.urlopen(u.Request('http://127.0.0.1:8081${base}hub/metrics', headers={'Authorization': 'Bearer ' + t})).status)`;
+    assert.equal((await sh(HUB, `python3 -c "${viaHubPort}"`)).trim(), "200", "/hub/metrics on the Hub API port");
     const scraperApi = await fetch(`${ORIGIN}${base}hub/api/users`, { headers: { Authorization: `token ${scrapeToken}` } });
     assert.equal(scraperApi.status, 403, "the scraper's token reads metrics and nothing else");
     // The hub's log reaches the volume through the rotating writer (size-limited), not tee.
