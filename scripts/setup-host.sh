@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs, from Debian's package archive, what brics-env and its tests need on the host:
 # podman with runc (crun fails on hosts with cgroups in hybrid mode), ssh-keygen, git,
-# mmdebstrap for offline base images, the Python and shell test tools, and Chromium for the stack
-# tier's browser scenario (driven by the npm package playwright-core, which downloads no browser);
-# then makes sure podman can run a container here (installing the repository's podman settings only
-# where needed).
+# mmdebstrap for offline base images, the Python, shell and systemd-unit test tools, and Chromium for
+# the stack tier's browser scenario (driven by the npm package playwright-core, which downloads no
+# browser); then makes sure podman can run a container here (installing the repository's podman
+# settings only where needed).
 # Safe to re-run: packages and settings already present are left alone.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +14,7 @@ packages=(
   openssh-client git ca-certificates
   mmdebstrap
   busybox-static
-  shellcheck python3-pytest python3-jinja2 python3-traitlets
+  shellcheck python3-pytest python3-jinja2 python3-traitlets systemd
   python3-venv python3-pip python3-setuptools python3-wheel
   chromium
 )

@@ -283,11 +283,65 @@ Examples:
     },
   },
   {
+    name: "service",
+    description: "Write (--install: install) a systemd unit that plays the environment at boot and stops it at shutdown.",
+    args: [ENV_ARG, DEFAULT_DEPLOY_DIR_ARG],
+    options: [
+      { name: "install", description: "write it where systemd (or Quadlet) reads it instead of into <deploy_dir>" },
+      { name: "force", description: "replace a unit that differs from the one brics-env would write now" },
+      { name: "plain", description: "a unit running brics-env up/down even where podman has Quadlet" },
+      { name: "publish", value: "<ip:hostPort:containerPort>", multiple: true, description: "as for manifest (repeatable)" },
+    ],
+    after: `
+Checks the deploy directory and writes combined.yaml (as manifest), then the unit
+jupyterhub-slurm-<env>.kube (podman >= 4.4: Quadlet runs 'podman kube play' of combined.yaml with
+the deploy ConfigMap at boot and 'podman kube down' at shutdown) or jupyterhub-slurm-<env>.service
+(older podman, or --plain: 'brics-env up <env> <deploy_dir> --no-build' at boot, 'brics-env down'
+at shutdown, by the absolute paths of node and this CLI). Volumes and Secrets are kept at shutdown.
+The unit holds paths and commands only, no secret; BRICS_ENV_PODMAN, CONTAINERS_CONF,
+BRICS_ENV_ZENITH_CLIENT_IMAGE and the volume owner variables are carried into it when set.
+Without --install it goes into <deploy_dir>; with --install into /etc/containers/systemd/ or
+/etc/systemd/system/ (not root: ~/.config/containers/systemd/ or ~/.config/systemd/user/).
+An existing unit that differs is kept (the new one is written beside it as .new) unless --force.
+Says how to enable it, and warns when images or volumes the unit needs at boot are missing
+(run 'brics-env up' once first). Installs nothing else and runs no systemctl.
+
+Examples:
+  brics-env service prod /srv/brics/deploy --install
+  brics-env service dev_dummyauth --plain`,
+    run: async ([envName, dir], opts) => {
+      const env = resolveEnv(envName!);
+      const publish = list(opts, "publish");
+      await checkPublish(publish);
+      const { serviceCommand } = await import("./commands/service.js");
+      await serviceCommand(env, resolveDeployDir(env, dir), {
+        install: flag(opts, "install"),
+        force: flag(opts, "force"),
+        plain: flag(opts, "plain"),
+        ...(publish !== undefined ? { publish } : {}),
+      });
+    },
+  },
+  {
     name: "status",
     description: "Show the pod, containers, volumes, Secrets and images of one or every environment.",
     args: [{ name: "env", required: false, description: `environment (${ENVS}); all when omitted` }],
-    options: [{ name: "json", description: "print JSON (images: each image's Python packages, with the version and ref it was built from)" }],
-    after: "\nReads podman state only.\n\nExamples:\n  brics-env status\n  brics-env status dev_dummyauth --json",
+    options: [
+      {
+        name: "json",
+        description:
+          "print JSON (images: each image's Python packages, with the version and ref it was built from; hub: {version, users, servers: {running, pending}}, {error} or null)",
+      },
+    ],
+    after: `
+Reads podman state. Where the hub container runs, also asks the hub for its JupyterHub version,
+number of users and servers running (or starting), inside the container with the token of the
+hub's brics-env service (read-only scopes; never on a command line); "hub: not answering (...)"
+says why when it cannot.
+
+Examples:
+  brics-env status
+  brics-env status dev_dummyauth --json`,
     run: async ([envName], opts) => {
       const env = envName === undefined ? undefined : resolveEnv(envName);
       const { statusCommand } = await import("./commands/status.js");

@@ -138,6 +138,7 @@ function missingForUnit(): string | undefined {
   if (!commandWorks(systemPython(), ["-c", "import pytest, jinja2, traitlets, venv, setuptools, wheel"]))
     return "python3 with pytest, jinja2 and traitlets is needed (Debian: python3-pytest python3-jinja2 python3-traitlets python3-venv python3-setuptools python3-wheel)";
   if (!commandWorks("shellcheck", ["--version"])) return "shellcheck is needed (Debian: shellcheck)";
+  if (!commandWorks("systemd-analyze", ["--version"])) return "systemd-analyze is needed to verify the units brics-env service writes (Debian: systemd)";
   return undefined;
 }
 

@@ -1,12 +1,15 @@
 #!/bin/bash
 # Container entry point of the hub image: prepares the state the hub needs from the volume and the
 # Secrets, then runs JupyterHub in the foreground (as PID 1, so `podman stop` reaches it), logging to
-# the log volume as well as to stdout (podman logs).
+# the log volume as well as to stdout (podman logs). The log file is rotated by size (brics-rotating-log):
+# at most LOG_KEEP older files of LOG_MAX_BYTES each are kept beside it.
 set -euo pipefail
 
 CONFIG_FILE=/etc/jupyterhub/jupyterhub_config.py
 SRV_DIR=/srv/jupyterhub
 LOG_FILE=/var/log/jupyterhub/jupyterhub.log
+LOG_MAX_BYTES=$((10 * 1024 * 1024))
+LOG_KEEP=5
 CRYPT_KEY_FILE=$SRV_DIR/jupyterhub_crypt_key
 SSH_KEY_FILE=$SRV_DIR/ssh_key
 
@@ -40,4 +43,4 @@ fi
 
 mkdir -p "$(dirname "$LOG_FILE")"
 log "starting jupyterhub -f $CONFIG_FILE $*; log: $LOG_FILE"
-exec jupyterhub -f "$CONFIG_FILE" "$@" > >(tee -a "$LOG_FILE") 2>&1
+exec jupyterhub -f "$CONFIG_FILE" "$@" > >(brics-rotating-log --max-bytes "$LOG_MAX_BYTES" --keep "$LOG_KEEP" "$LOG_FILE") 2>&1

@@ -3,7 +3,8 @@
 # slurmd via /etc/startup.sh), makes the mounted ssh keys acceptable to sshd, creates the dev users
 # (dev stage only), starts sshd (sshd-control), then stays in the foreground streaming the logs. It exits non-zero
 # as soon as one of the daemons dies, so podman shows the container as failed instead of a pod that
-# looks alive but cannot run jobs.
+# looks alive but cannot run jobs. Once a minute it rotates the daemons' logs on the volume (rotate-logs):
+# each is kept under LOG_MAX_BYTES, with LOG_KEEP older copies beside it in the container.
 set -euo pipefail
 
 SPAWNER_USER=jupyterspawner
@@ -12,6 +13,10 @@ SSHD_LOG=/var/log/sshd.log
 SSHD_STOPPED_MARKER=/run/brics-sshd-stopped
 CREATE_DEV_USERS=/usr/local/sbin/create-dev-users
 DAEMONS=(munged slurmctld slurmd sshd)
+LOGS=(/var/log/slurmctld.log /var/log/slurmd.log "$SSHD_LOG")
+LOG_MAX_BYTES=$((10 * 1024 * 1024))
+LOG_KEEP=3
+ROTATE_EVERY=6 # watch rounds of 10 s
 
 log() {
   echo "start-slurm: $*" >&2
@@ -85,7 +90,7 @@ fi
 /usr/local/sbin/sshd-control start
 
 logs=()
-for f in /var/log/slurmctld.log /var/log/slurmd.log "$SSHD_LOG"; do
+for f in "${LOGS[@]}"; do
   if [[ -e $f ]]; then
     logs+=("$f")
   fi
@@ -94,7 +99,12 @@ tail -n 0 -F "${logs[@]}" &
 tail_pid=$!
 
 log "ready"
+round=0
 while true; do
+  round=$((round + 1))
+  if ((round % ROTATE_EVERY == 0)); then
+    /usr/local/sbin/rotate-logs "$LOG_MAX_BYTES" "$LOG_KEEP" "${LOGS[@]}" || log "warning: rotating the logs failed"
+  fi
   for daemon in "${DAEMONS[@]}"; do
     if [[ $daemon == sshd && -e $SSHD_STOPPED_MARKER ]]; then
       continue # stopped on purpose with `sshd-control stop`

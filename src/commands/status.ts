@@ -1,9 +1,10 @@
-/** `brics-env status`: what podman holds for each environment. */
+/** `brics-env status`: what podman holds for each environment and, where the hub runs, what it says. */
 import { ENVIRONMENTS, type Environment } from "../plan/environments.js";
 import { podmanObjectsOf } from "../plan/manifest.js";
 import { imageLabels, podInspect, podmanInfo, ps, secretLs, volumeLs } from "../effects/podman.js";
+import { describeHub, hubStatus, type HubAnswer } from "../effects/hubStatus.js";
 import { imagesOf } from "../plan/images.js";
-import { imageRef } from "../plan/names.js";
+import { imageRef, podmanContainerName } from "../plan/names.js";
 import { packagesFromLabels } from "../plan/packageLabels.js";
 import { consoleOutput, type Output } from "./common.js";
 
@@ -15,12 +16,16 @@ export interface EnvStatus {
   readonly secrets: Array<{ name: string; exists: boolean }>;
   /** The environment's images, and the Python packages (version, ref) `resources` built each from. */
   readonly images: Array<{ image: string; present: boolean; packages: Record<string, { version?: string; ref?: string }> }>;
+  /** What the hub says (version, users, running servers) when its container runs; null otherwise. */
+  readonly hub: HubAnswer | null;
 }
 
 export async function statusOf(env: Environment, allVolumes: readonly string[], allSecrets: readonly string[]): Promise<EnvStatus> {
   const objects = podmanObjectsOf(env);
   const pod = await podInspect(objects.pod);
   const containers = pod === undefined ? [] : (await ps(objects.pod)).map((c) => ({ name: c.name, state: c.state, status: c.status, image: c.image }));
+  const hubRunning = containers.some((c) => c.name === podmanContainerName(env.name, "jupyterhub") && c.state === "running");
+  const hub = hubRunning ? hubStatus(env) : Promise.resolve(null);
   const dataVolumes = objects.volumes.filter((v) => !objects.secrets.includes(v));
   const images = await Promise.all(
     imagesOf(env).map(async (name) => {
@@ -36,6 +41,7 @@ export async function statusOf(env: Environment, allVolumes: readonly string[], 
     volumes: dataVolumes.map((name) => ({ name, exists: allVolumes.includes(name) })),
     secrets: objects.secrets.map((name) => ({ name, exists: allSecrets.includes(name) })),
     images,
+    hub: await hub,
   };
 }
 
@@ -58,6 +64,7 @@ export async function statusCommand(env: Environment | undefined, opts: { json?:
     }
     out.say(`${s.env}: pod ${s.pod === null ? "absent" : `${s.pod.name} ${s.pod.state}`}`);
     for (const c of s.containers) out.say(`    container ${c.name}: ${c.status || c.state}`);
+    if (s.hub !== null) out.say(`    hub: ${describeHub(s.hub)}`);
     for (const v of s.volumes) out.say(`    volume ${v.name}: ${v.exists ? "present" : "absent"}`);
     for (const i of s.images) {
       const packages = Object.entries(i.packages).map(([name, p]) => `${name} ${p.version ?? "?"} (${p.ref ?? "?"})`);

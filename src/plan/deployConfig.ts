@@ -22,6 +22,11 @@ export const DEPLOY_CONFIG_KEYS = [
   "jwtAudience",
   "pollInterval",
   "startupPollInterval",
+  "idleTimeout",
+  "adminUsers",
+  "concurrentSpawnLimit",
+  "activeServerLimit",
+  "announcement",
 ] as const;
 
 export type DeployConfigKey = (typeof DEPLOY_CONFIG_KEYS)[number];
@@ -38,10 +43,10 @@ export type KeyUsage = "required" | "optional" | "ignored" | "unused";
 
 /**
  * How the hub reads a value it is given (src/plan/hubSettings.ts tells it, brics_hub/settings.py
- * converts): text as it is, words split on spaces, seconds as a whole number, urlPath with a
- * missing leading or trailing '/' added (normaliseBaseUrl). Validation stays here.
+ * converts): text as it is, words split on spaces, seconds and count as a whole number, urlPath
+ * with a missing leading or trailing '/' added (normaliseBaseUrl). Validation stays here.
  */
-export type HubValueType = "text" | "words" | "seconds" | "urlPath";
+export type HubValueType = "text" | "words" | "seconds" | "count" | "urlPath";
 
 export interface KeySpec {
   readonly key: DeployConfigKey;
@@ -131,22 +136,29 @@ export const ACCOUNT_NAME = {
 const DEV_USER = ACCOUNT_NAME.pattern;
 const MAX_UNIX_USERNAME = ACCOUNT_NAME.maxLength;
 
-const devUsersCheck: Check = (v) => {
-  if (v.trim() !== v) return "has leading or trailing white space";
-  if (/\s\s|\t/.test(v)) return "must be separated by single spaces";
-  const names = v.split(" ");
-  const bad = names.filter((n) => !DEV_USER.test(n));
-  if (bad.length > 0) {
-    return `${bad.map((n) => JSON.stringify(n)).join(", ")} ${bad.length === 1 ? "is" : "are"} not of the form <USER>.<PROJECT>`;
-  }
-  const long = names.filter((n) => n.length > MAX_UNIX_USERNAME);
-  if (long.length > 0) {
-    return `${long.map((n) => JSON.stringify(n)).join(", ")} longer than ${MAX_UNIX_USERNAME} characters (a Unix user name limit)`;
-  }
-  const dups = names.filter((n, i) => names.indexOf(n) !== i);
-  if (dups.length > 0) return `lists ${[...new Set(dups)].map((n) => JSON.stringify(n)).join(", ")} more than once`;
-  return undefined;
-};
+/**
+ * Space-separated names, each matching `valid` (else it is "not <notA>") and at most `maxLength`
+ * characters long; no duplicates. An empty value passes (a key's schema decides whether it may be empty).
+ */
+function nameListCheck(valid: RegExp, notA: string, maxLength?: { chars: number; why: string }): Check {
+  return (v) => {
+    if (v === "") return undefined;
+    if (v.trim() !== v) return "has leading or trailing white space";
+    if (/\s\s|\t/.test(v)) return "must be separated by single spaces";
+    const names = v.split(" ");
+    const bad = names.filter((n) => !valid.test(n));
+    if (bad.length > 0) return `${bad.map((n) => JSON.stringify(n)).join(", ")} ${bad.length === 1 ? "is" : "are"} not ${notA}`;
+    if (maxLength !== undefined) {
+      const long = names.filter((n) => n.length > maxLength.chars);
+      if (long.length > 0) return `${long.map((n) => JSON.stringify(n)).join(", ")} longer than ${maxLength.chars} characters (${maxLength.why})`;
+    }
+    const dups = names.filter((n, i) => names.indexOf(n) !== i);
+    if (dups.length > 0) return `lists ${[...new Set(dups)].map((n) => JSON.stringify(n)).join(", ")} more than once`;
+    return undefined;
+  };
+}
+
+const devUsersCheck = nameListCheck(DEV_USER, "of the form <USER>.<PROJECT>", { chars: MAX_UNIX_USERNAME, why: "a Unix user name limit" });
 
 const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -212,6 +224,21 @@ const tokenCheck: Check = (v) => describeBadCharacters(v, TOKEN_CHAR);
 const positiveSecondsCheck: Check = (v) =>
   /^[1-9][0-9]{0,5}$/.test(v) ? undefined : "is not a positive whole number of seconds";
 
+const secondsOrOffCheck: Check = (v) =>
+  /^(?:0|[1-9][0-9]{0,6})$/.test(v) ? undefined : "is not a whole number of seconds (0 turns it off)";
+
+const countCheck: Check = (v) => (/^(?:0|[1-9][0-9]{0,5})$/.test(v) ? undefined : "is not a whole number (0 for no limit)");
+
+/** A JupyterHub user name as the authenticators make them: the <USER> part of devUsers' <USER>.<PROJECT>. */
+const HUB_USER = /^[a-z][a-z0-9_-]*$/;
+
+const adminUsersCheck = nameListCheck(HUB_USER, "a hub user name (the <USER> part of <USER>.<PROJECT>)");
+
+const MAX_ANNOUNCEMENT = 500;
+
+const announcementLength: Check = (v) =>
+  v.length > MAX_ANNOUNCEMENT ? `is ${v.length} characters long; keep it to ${MAX_ANNOUNCEMENT}` : undefined;
+
 const MIN_PASSWORD_LENGTH = 16;
 
 /** The example shown in this repository's README, docs/deploy-config.md and examples/. */
@@ -231,16 +258,34 @@ const dummyPasswordCheck: Check = (v) => {
 /** A value's rule: whatever the YAML parser produced in, the first reason it is wrong (or undefined) out. */
 export type ValueRule = (value: unknown) => string | undefined;
 
-/** Every value is a string passing the common checks, then the key's own checks, first failure wins. */
-function schemaOf(...checks: Check[]): ValueRule {
+/** A string passing `common`, then the key's own checks; the first failure wins. */
+function stringRule(common: readonly Check[], checks: readonly Check[]): ValueRule {
   return (value) => {
     if (typeof value !== "string") return "must be a string (quote the value in YAML)";
-    for (const check of [noControlCharacters, notPlaceholder, notEmpty, ...checks]) {
+    for (const check of [...common, ...checks]) {
       const problem = check(value);
       if (problem !== undefined) return problem;
     }
     return undefined;
   };
+}
+
+/** Every value is a string passing the common checks, then the key's own checks, first failure wins. */
+function schemaOf(...checks: Check[]): ValueRule {
+  return stringRule([noControlCharacters, notPlaceholder, notEmpty], checks);
+}
+
+/** For an optional list where "" means none. */
+function schemaAllowingEmpty(...checks: Check[]): ValueRule {
+  return stringRule([noControlCharacters, notPlaceholder], checks);
+}
+
+/**
+ * Free text shown to people (HTML-escaped by the hub, never in a shell): one line, nothing
+ * else asked of it; "<…>" is a fine thing to write there, so not taken for init's placeholder.
+ */
+function freeTextSchema(...checks: Check[]): ValueRule {
+  return stringRule([noControlCharacters], checks);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,6 +489,83 @@ export const KEY_SPECS: readonly KeySpec[] = [
     usage: optionalEverywhere,
     hubType: "seconds",
     schema: schemaOf(positiveSecondsCheck),
+  },
+  {
+    key: "idleTimeout",
+    envVar: "DEPLOY_CONFIG_IDLE_TIMEOUT",
+    description:
+      "Seconds without activity after which a user's server shuts itself down, so that its Slurm " +
+      "job ends and the allocation (GPUs included) is freed before its walltime: kernels idle for " +
+      "that long are shut down (also when a browser tab is still connected to them; a kernel that " +
+      "is running code is not idle), and the server stops once it has no kernels and has seen no " +
+      "request for that long. It is jupyter-server's own inactivity shutdown, checked about once a " +
+      "minute; the hub then shows the server as stopped. 0 turns it off.",
+    example: "3600",
+    defaultValue: "3600",
+    expected: "a whole number of seconds, 0 to turn it off, as a quoted string",
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    hubType: "seconds",
+    schema: schemaOf(secondsOrOffCheck),
+  },
+  {
+    key: "adminUsers",
+    envVar: "DEPLOY_CONFIG_ADMIN_USERS",
+    description:
+      "Space-separated hub user names given JupyterHub's admin panel (/hub/admin: see every user " +
+      "and server, stop servers). A hub user name is the <USER> part of <USER>.<PROJECT> (the " +
+      "short_name claim of the identity token; in dummy-authentication environments the first " +
+      "devUsers user). Empty: no admins.",
+    example: "alice",
+    defaultValue: "",
+    expected: "space-separated user names of lower-case letters, digits, _ and -, starting with a letter; no duplicates; or empty",
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    hubType: "words",
+    schema: schemaAllowingEmpty(adminUsersCheck),
+  },
+  {
+    key: "concurrentSpawnLimit",
+    envVar: "DEPLOY_CONFIG_CONCURRENT_SPAWN_LIMIT",
+    description:
+      "How many servers may be starting at once (each start is a job submission over SSH and a " +
+      "wait for the job); further start requests are refused with a message to try again. 0 for " +
+      "no limit.",
+    example: "100",
+    defaultValue: "100",
+    expected: "a whole number, 0 for no limit, as a quoted string",
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    hubType: "count",
+    schema: schemaOf(countCheck),
+  },
+  {
+    key: "activeServerLimit",
+    envVar: "DEPLOY_CONFIG_ACTIVE_SERVER_LIMIT",
+    description:
+      "How many user servers may be running or starting at once, across all users; a start " +
+      "request beyond it is refused with a message to try again later. 0 for no limit.",
+    example: "0",
+    defaultValue: "0",
+    expected: "a whole number, 0 for no limit, as a quoted string",
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    hubType: "count",
+    schema: schemaOf(countCheck),
+  },
+  {
+    key: "announcement",
+    envVar: "DEPLOY_CONFIG_ANNOUNCEMENT",
+    description:
+      "A short text shown at the top of every hub page (login, home, spawn, token, admin), for " +
+      "maintenance notices and the like. Shown as plain text: HTML in it is escaped, not " +
+      "interpreted. Empty: no announcement.",
+    example: "Maintenance on Friday 18:00-20:00: save your work before then.",
+    defaultValue: "",
+    expected: `one line of text, at most ${MAX_ANNOUNCEMENT} characters, or empty`,
+    appliesTo: "all (optional)",
+    usage: optionalEverywhere,
+    schema: freeTextSchema(announcementLength),
   },
 ];
 

@@ -1,12 +1,14 @@
 /**
- * What the hub needs to know about its environment and the deploy-config keys it uses, as the
- * one line of JSON the manifest puts in the hub container's BRICS_ENV_SETTINGS. The hub module
+ * What the hub needs to know about its environment, the deploy-config keys it uses and the
+ * services it registers (hubServices.ts), as the one line of JSON the manifest puts in the hub
+ * container's BRICS_ENV_SETTINGS. The hub module
  * (volumes/jupyterhub_root/etc/jupyterhub/brics_hub/settings.py) reads each key's env var, falls
  * back to the default given here, converts by type and applies the result; it neither validates
  * nor defaults on its own, so KEY_SPECS stays the one owner of those facts.
  */
 import { ACCOUNT_NAME, keysUsedBy, type HubValueType } from "./deployConfig.js";
 import type { AuthMode, EnvName, Environment, Ingress, SlurmPlacement } from "./environments.js";
+import { HUB_SERVICES, type HubService } from "./hubServices.js";
 
 export const HUB_SETTINGS_VAR = "BRICS_ENV_SETTINGS";
 
@@ -29,6 +31,8 @@ export interface HubSettingsData {
   /** The rule for the accounts jobs run as (a Python-compatible regular expression). */
   readonly accountName: { readonly pattern: string; readonly maxLength: number; readonly description: string };
   readonly keys: readonly HubKey[];
+  /** JupyterHub services to register, each with its role's scopes and its token file (hubServices.ts). */
+  readonly services: readonly HubService[];
 }
 
 export function hubSettingsData(env: Environment): HubSettingsData {
@@ -45,6 +49,7 @@ export function hubSettingsData(env: Environment): HubSettingsData {
       required: s.usage(env) === "required",
       ...(s.defaultValue !== undefined ? { default: s.defaultValue } : {}),
     })),
+    services: HUB_SERVICES.map((s) => ({ name: s.name, scopes: [...s.scopes], tokenFile: s.tokenFile })),
   };
 }
 

@@ -101,7 +101,7 @@ function renderConfigMap(env: Environment, header: string[], valueOf: (spec: Key
     const block = [...comment(spec.description), ...comment(`Expected: ${spec.expected}.`)];
     if (note !== undefined) block.push(...comment(note));
     if (usage === "optional") {
-      block.push(...comment(`Optional; defaults to ${spec.defaultValue}. Uncomment to change.`));
+      block.push(...comment(`Optional; defaults to ${spec.defaultValue === "" ? "empty (none)" : spec.defaultValue}. Uncomment to change.`));
       block.push(`  # ${spec.key}: ${quoted(value)}`);
     } else {
       block.push(`  ${spec.key}: ${quoted(value)}`);
@@ -262,7 +262,7 @@ export function renderDeployConfigDoc(): string {
       `- Applies to: ${md(s.appliesTo)}`,
       `- Expected: ${md(s.expected)}`,
       `- Example: \`${s.example}\``,
-      ...(s.defaultValue !== undefined ? [`- Default: \`${s.defaultValue}\``] : []),
+      ...(s.defaultValue !== undefined ? [`- Default: ${s.defaultValue === "" ? "empty (none)" : `\`${s.defaultValue}\``}`] : []),
       "",
     ]),
   ];

@@ -54,6 +54,11 @@ export interface Quirks {
   readonly defaultMode: boolean;
   /** `podman volume import` works from the remote client (5.6); before, run it in the VM. */
   readonly remoteVolumeImport: boolean;
+  /**
+   * Quadlet turns `.kube` files in /etc/containers/systemd/ into services running `kube play` (4.4);
+   * before, `brics-env service` writes a plain unit calling `brics-env up`/`down`.
+   */
+  readonly quadletKube: boolean;
 }
 
 export function quirksFor(v: PodmanVersion): Quirks {
@@ -67,6 +72,7 @@ export function quirksFor(v: PodmanVersion): Quirks {
     configmapMultiDoc: atLeast(v, 4, 6),
     defaultMode: atLeast(v, 4, 8),
     remoteVolumeImport: atLeast(v, 5, 6),
+    quadletKube: atLeast(v, 4, 4),
   };
 }
 
@@ -83,6 +89,7 @@ export function describeQuirks(q: Quirks, remote: boolean): string[] {
     "Secret volumes are broken and subPath is ignored; kube play gets a copy of combined.yaml using hostPath mounts");
   say(q.configmapMultiDoc, "--configmap reads every document", "--configmap reads only the first document; deploy-configmap.yaml must hold one document");
   say(q.defaultMode, "defaultMode honoured", "defaultMode ignored; containers fix key permissions at start");
+  say(q.quadletKube, "Quadlet .kube units (brics-env service)", "no Quadlet; brics-env service writes a unit that runs brics-env up/down");
   if (remote) {
     say(q.remoteVolumeImport, "volume import works remotely", "volume import runs inside the VM via `podman machine ssh`");
   }

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from fake_remote import fake_remote  # noqa: F401  (a fixture for every test module)
 from jinja2 import Template
-from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Any, Bool, Dict, Float, Integer, List, Set, Unicode, default
 from traitlets.config import Application, Config, LoggingConfigurable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +110,7 @@ class Authenticator(LoggingConfigurable):
     """jupyterhub.auth.Authenticator (5.2): no logout_redirect_url, only /login of its own."""
 
     allow_all = Bool(False).tag(config=True)
+    admin_users = Set().tag(config=True)
     manage_groups = Bool(False).tag(config=True)
     enable_auth_state = Bool(False).tag(config=True)
     auto_login = Bool(False).tag(config=True)
@@ -132,6 +133,12 @@ class JupyterHub(Application):
     cookie_secret_file = Unicode().tag(config=True)
     cookie_max_age_days = Float().tag(config=True)
     cleanup_servers = Bool().tag(config=True)
+    concurrent_spawn_limit = Integer().tag(config=True)
+    active_server_limit = Integer().tag(config=True)
+    template_vars = Dict().tag(config=True)
+    authenticate_prometheus = Bool(True).tag(config=True)
+    services = List().tag(config=True)
+    load_roles = List().tag(config=True)
     authenticator_class = Any().tag(config=True)
     spawner_class = Any().tag(config=True)
 
@@ -143,6 +150,7 @@ class Spawner(LoggingConfigurable):
     env_keep = List().tag(config=True)
     environment = Dict().tag(config=True)
     notebook_dir = Unicode().tag(config=True)
+    args = List(Unicode()).tag(config=True)
     start_timeout = Integer().tag(config=True)
     poll_interval = Integer().tag(config=True)
 
@@ -153,6 +161,10 @@ class Spawner(LoggingConfigurable):
 
     def get_env(self):
         return {**self.environment, "JUPYTERHUB_API_TOKEN": "secret-token", **self.user_env({})}
+
+    def get_args(self):
+        # JupyterHub >= 2 passes only Spawner.args on the command line (the rest goes by environment).
+        return list(self.args)
 
     def user_env(self, env):
         return env
@@ -230,6 +242,8 @@ class SlurmSpawner(Spawner):
     req_options = Unicode().tag(config=True)
     # Its default is the names of get_env(), comma-separated.
     req_keepvars = Unicode()
+    batchspawner_singleuser_cmd = Unicode("batchspawner-singleuser").tag(config=True)
+    cmd = ["jupyterhub-singleuser"]
     job_id = ""
     job_status = ""
 
@@ -241,6 +255,10 @@ class SlurmSpawner(Spawner):
 
     def _command(self, template, subvars):
         return " ".join((format_template(self.exec_prefix, **subvars), format_template(template, **subvars)))
+
+    def cmd_formatted_for_batch(self):
+        """The {cmd} of the batch script: the wrapper, Spawner.cmd and Spawner.get_args(), joined by spaces."""
+        return " ".join([self.batchspawner_singleuser_cmd] + self.cmd + self.get_args())
 
     async def run_command(self, cmd, input=None, env=None):
         proc = await asyncio.create_subprocess_shell(
@@ -261,7 +279,7 @@ class SlurmSpawner(Spawner):
     async def submit_batch_script(self):
         subvars = self.get_req_subvars()
         cmd = self._command(self.batch_submit_cmd, subvars)
-        subvars["cmd"] = "batchspawner-singleuser jupyterhub-singleuser"
+        subvars["cmd"] = self.cmd_formatted_for_batch()
         subvars.update(self.user_options)
         script = format_template(self.batch_script, **subvars)
         self.log.info("Spawner submitting job using " + cmd)
@@ -512,12 +530,27 @@ def env_for(name):
 sys.path.insert(0, str(CONFIG_DIR))
 
 
-def load_config(monkeypatch, environ, authenticator=BricsAuthenticator_v0_8):
+def with_token_dir(environ, token_dir):
+    """`environ` with the services' token files moved into `token_dir` (the hub keeps them in /srv/jupyterhub)."""
+    if "BRICS_ENV_SETTINGS" not in environ:
+        return environ
+    try:
+        data = json.loads(environ["BRICS_ENV_SETTINGS"])
+        for service in data["services"]:
+            service["tokenFile"] = str(Path(token_dir) / Path(service["tokenFile"]).name)
+    except (ValueError, KeyError, TypeError):
+        return environ  # malformed on purpose: the test is about that
+    return {**environ, "BRICS_ENV_SETTINGS": json.dumps(data)}
+
+
+def load_config(monkeypatch, environ, token_dir, authenticator=BricsAuthenticator_v0_8):
     """Run jupyterhub_config.py the way JupyterHub's loader does (get_config() in its namespace) with
-    exactly `environ` as the process environment's DEPLOY_CONFIG_*/BRICS_ENV_* part. Returns the config."""
+    exactly `environ` as the process environment's DEPLOY_CONFIG_*/BRICS_ENV_* part, the services'
+    token files in `token_dir`. Returns the config."""
     import os
     import runpy
 
+    environ = with_token_dir(environ, token_dir)
     for var in list(os.environ):
         if var.startswith(("DEPLOY_CONFIG_", "BRICS_ENV_")):
             monkeypatch.delenv(var)
@@ -530,8 +563,8 @@ def load_config(monkeypatch, environ, authenticator=BricsAuthenticator_v0_8):
 
 
 @pytest.fixture
-def loader(monkeypatch):
-    return lambda environ, **kw: load_config(monkeypatch, environ, **kw)
+def loader(monkeypatch, tmp_path):
+    return lambda environ, **kw: load_config(monkeypatch, environ, kw.pop("token_dir", tmp_path), **kw)
 
 
 logging.basicConfig(level=logging.DEBUG)

@@ -26,6 +26,11 @@ const SLURM = podmanContainerName(ENV, "slurm");
 /** Short intervals through the deploy ConfigMap, so the faults below are seen by the spawner quickly. */
 const POLL_INTERVAL = 5;
 const STARTUP_POLL_INTERVAL = 2;
+/** Shown on every hub page; the hub must show it as text, not run it. */
+const ANNOUNCEMENT = 'Maintenance <script>alert("brics")</script> on Friday & Saturday';
+const ANNOUNCEMENT_AS_HTML = "Maintenance &lt;script&gt;alert(&quot;brics&quot;)&lt;/script&gt; on Friday &amp; Saturday";
+/** The second up shortens idleTimeout so that an untouched server stops itself during the test. */
+const SHORT_IDLE_TIMEOUT = 20;
 
 const h = stackHarness(ENV);
 
@@ -85,6 +90,25 @@ async function hashesOfHubState(): Promise<string> {
   return sh(HUB, "cd /srv/jupyterhub && sha256sum jupyterhub_crypt_key jupyterhub_cookie_secret");
 }
 
+function assertAnnouncementShownAsText(page: { body: string }, where: string): void {
+  assert.ok(page.body.includes(ANNOUNCEMENT_AS_HTML), `${where} shows the announcement`);
+  assert.ok(!page.body.includes("<script>alert("), `${where} does not carry the announcement's HTML as markup`);
+}
+
+/** Spawns the user's server through the options form and waits until it answers through the proxy. */
+async function spawnAndReach(browser: Browser, base: string, user: string, options: Record<string, string>): Promise<number> {
+  const started = Date.now();
+  const form = await browser.get(`${base}hub/spawn`);
+  assert.equal(form.status, 200, "spawn form");
+  assert.ok(form.body.includes(`value="${options["brics_project"]}"`), `the form offers ${options["brics_project"]}`);
+  const posted = await browser.postForm(formAction(form), options, false);
+  // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
+  assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
+  const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
+  h.log(`server reachable after ${seconds(started)} s: ${JSON.stringify(status)}`);
+  return seconds(started);
+}
+
 /**
  * POSTs the spawn form and returns what the user is shown about the failure: JupyterHub shows a
  * spawn that fails within a second on the form itself, a slower one on the spawn-pending page.
@@ -117,6 +141,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const doc = parseDocument(await readFile(cmPath, "utf8"));
     doc.setIn(["data", "pollInterval"], String(POLL_INTERVAL));
     doc.setIn(["data", "startupPollInterval"], String(STARTUP_POLL_INTERVAL));
+    doc.setIn(["data", "announcement"], ANNOUNCEMENT);
     await writeFile(cmPath, doc.toString());
     const data = doc.toJS().data as Record<string, string>;
     const base = data["baseUrl"] ?? "/";
@@ -127,6 +152,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.ok(firstDev, "init wrote devUsers");
     const [user = "", project = ""] = firstDev.split(".");
     const unixUser = firstDev;
+    // The dummy authenticator logs in the first dev user: make them an admin.
+    doc.setIn(["data", "adminUsers"], user);
+    await writeFile(cmPath, doc.toString());
     const home = `/home/${project}/${unixUser}`;
 
     // 3. Images, volumes and dev clones, then the pod.
@@ -155,6 +183,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const browser = new Browser(ORIGIN);
     const loginPage = await browser.get(`${base}hub/login`);
     assert.equal(loginPage.status, 200, "login page");
+    assertAnnouncementShownAsText(loginPage, "the login page");
     const xsrf = hiddenXsrf(loginPage);
     assert.ok(xsrf, "the login form carries an _xsrf value");
     const refused = await browser.postForm(formAction(loginPage), { _xsrf: xsrf, username: user, password: `${password}-wrong` }, false);
@@ -167,6 +196,11 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     const me = await browser.api("GET", `${base}hub/api/user`);
     assert.equal(me.status, 200, "the hub knows the logged-in user");
     assert.equal((JSON.parse(me.body) as { name: string }).name, user, "logged in as the first dev user");
+    assert.equal((JSON.parse(me.body) as { admin: boolean }).admin, true, "adminUsers made them an admin");
+    const admin = await browser.get(`${base}hub/admin`);
+    assert.equal(admin.status, 200, "the admin panel opens for an admin");
+    assertAnnouncementShownAsText(admin, "the admin page");
+    assertAnnouncementShownAsText(await browser.get(`${base}hub/home`), "the home page");
 
     // 4b. A spawn that fails for a reason the hub can know (the submit wrapper is missing on the
     //     Slurm host): the user reads one sentence saying what failed and whom to tell, the hub's
@@ -195,16 +229,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch),
     //    with every command line on both sides recorded while it runs.
     const scans = [await startCmdlineScan(HUB), await startCmdlineScan(SLURM)] as const;
-    const spawnStarted = Date.now();
-    const form = await browser.get(`${base}hub/spawn`);
-    assert.equal(form.status, 200, "spawn form");
-    assert.ok(form.body.includes(`value="${choice}"`), `the form offers ${choice}`);
-    const posted = await browser.postForm(formAction(form), options, false);
-    // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
-    assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
-    const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
-    h.record("spawn request -> server reachable", seconds(spawnStarted));
-    h.log(`server reachable after ${seconds(spawnStarted)} s: ${JSON.stringify(status)}`);
+    h.record("spawn request -> server reachable", await spawnAndReach(browser, base, user, options));
 
     // 5a. The Hub API token (in the job's environment) was never on a command line on either side,
     //     nor in sshd's, sudo's or the hub's log.
@@ -234,6 +259,31 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(owner.trim(), unixUser, "the job writes its log in the user's home, as the user");
     const sshdLog = await sh(SLURM, "cat /var/log/sshd.log");
     assert.match(sshdLog, /Accepted publickey for jupyterspawner/, "the hub reached Slurm over ssh as jupyterspawner");
+
+    // 5b. Seeing the service: status asks the hub; /hub/metrics answers the prometheus service's token only.
+    await h.timed("brics-env status asks the hub", async () => {
+      const text = await h.brics(["status", ENV]);
+      assert.match(text, /^ {4}hub: JupyterHub \d+\.\d+\.\d+\S*, 1 user, 1 server running$/m, text);
+      const json = JSON.parse(await h.brics(["status", ENV, "--json"])) as { hub: { users: number; servers: { running: number; pending: number } } };
+      assert.deepEqual([json.hub.users, json.hub.servers], [1, { running: 1, pending: 0 }]);
+    });
+    const metricsUrl = `${ORIGIN}${base}hub/metrics`;
+    assert.equal((await fetch(metricsUrl)).status, 403, "/hub/metrics without a token");
+    const scrapeToken = (await sh(HUB, "cat /srv/jupyterhub/prometheus-service.token")).trim();
+    assert.equal((await sh(HUB, "stat -c %a /srv/jupyterhub/prometheus-service.token /srv/jupyterhub/brics-env-service.token")).split(/\s+/).filter(Boolean).join(" "), "600 600");
+    const scraped = await fetch(metricsUrl, { headers: { Authorization: `Bearer ${scrapeToken}` } });
+    assert.equal(scraped.status, 200, "/hub/metrics with the prometheus service's token");
+    assert.match(await scraped.text(), /^jupyterhub_running_servers(\{[^}]*\})? 1(\.0)?$/m);
+    // Environments with external Slurm publish the Hub API port (8081), which serves /hub/metrics as well.
+    const viaHubPort =
+      "import urllib.request as u; t = open('/srv/jupyterhub/prometheus-service.token').read().strip(); " +
+      `print(u.urlopen(u.Request('http://127.0.0.1:8081${base}hub/metrics', headers={'Authorization': 'Bearer ' + t})).status)`;
+    assert.equal((await sh(HUB, `python3 -c "${viaHubPort}"`)).trim(), "200", "/hub/metrics on the Hub API port");
+    const scraperApi = await fetch(`${ORIGIN}${base}hub/api/users`, { headers: { Authorization: `token ${scrapeToken}` } });
+    assert.equal(scraperApi.status, 403, "the scraper's token reads metrics and nothing else");
+    // The hub's log reaches the volume through the rotating writer (size-limited), not tee.
+    // ([g]: grep's own command line does not match itself.)
+    assert.match(await sh(HUB, "grep -l 'brics-rotating-lo[g]' /proc/[0-9]*/cmdline 2>/dev/null | head -n 1"), /cmdline/);
 
     // 6a. sshd down for longer than the poll interval: the server and its job survive.
     await h.timed("fault: sshd stopped and restarted", async () => {
@@ -332,6 +382,9 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(await exists("pod", POD), false, "pod gone after down");
     assert.equal(await exists("volume", volumeName("jupyterhub_root", ENV)), true, "hub volume kept");
     assert.equal(await exists("volume", volumeName("slurm_root", ENV)), true, "slurm volume kept");
+    // The second up brings a changed ConfigMap: servers now stop themselves after a short idle time.
+    doc.setIn(["data", "idleTimeout"], String(SHORT_IDLE_TIMEOUT));
+    await writeFile(cmPath, doc.toString());
     await h.timed("second up, hub healthy, Slurm ready", async () => {
       await h.brics(["up", ENV, w.deployDir, "--no-build"]);
       await hubHealthy(base);
@@ -340,6 +393,23 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(await hashesOfHubState(), stateBefore, "crypt key and cookie secret survived down/up");
     const again = await session.api("GET", `${base}hub/api/user`);
     assert.equal(again.status, 200, "the earlier login session is still valid: the hub database was kept");
+
+    // 8b. A server nobody uses stops itself: its job leaves the queue, the hub offers Start again.
+    await spawnAndReach(session, base, user, options);
+    const [idleJob] = await slurmJobs(SLURM);
+    assert.ok(idleJob, "the second server runs as a job");
+    const idleSince = Date.now();
+    await until("the idle server's job to leave the queue", SHORT_IDLE_TIMEOUT + 240, async () =>
+      (await slurmJobs(SLURM)).length === 0 ? true : undefined,
+    5000);
+    h.record(`idle server (idleTimeout ${SHORT_IDLE_TIMEOUT} s) -> job gone`, seconds(idleSince));
+    const jobLog = await sh(SLURM, `cat ${home}/jupyterhub_slurmspawner_${idleJob.id}.log`);
+    assert.match(jobLog, /jupyterhub-singleuser ended gracefully/, "the server ended by itself, not by scancel");
+    await until("the hub to show the server as stopped", POLL_INTERVAL * 6, async () => {
+      const model = JSON.parse((await session.api("GET", `${base}hub/api/user`)).body) as { servers?: Record<string, unknown> };
+      const homePage = await session.get(`${base}hub/home`);
+      return Object.keys(model.servers ?? {}).length === 0 && /Start My Server/.test(homePage.body) && !/id="stop"/.test(homePage.body) ? true : undefined;
+    }, 1000);
 
     // 9. down --force leaves nothing of the environment.
     await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));

@@ -121,6 +121,32 @@ describe("deploy-config schema", () => {
     for (const v of ["0", "-1", "1.5", "5s", "0060"]) bad("pollInterval", v);
   });
 
+  it("checks idleTimeout is whole seconds, 0 turning it off", () => {
+    for (const v of ["0", "30", "3600", "86400"]) ok("idleTimeout", v);
+    for (const v of ["-1", "1.5", "1h", "0060", "", " 30", "99999999"]) bad("idleTimeout", v);
+    assert.match(errors("idleTimeout", "1h")[0]!.message, /0 turns it off/);
+  });
+
+  it("checks the server limits are whole numbers, 0 meaning no limit", () => {
+    for (const key of ["concurrentSpawnLimit", "activeServerLimit"] as const) {
+      for (const v of ["0", "1", "250"]) ok(key, v);
+      for (const v of ["-1", "1.5", "ten", "", "01"]) bad(key, v);
+    }
+  });
+
+  it("checks adminUsers are hub user names, and accepts none", () => {
+    for (const v of ["", "alice", "alice bob_2 c-d"]) ok("adminUsers", v);
+    for (const v of ["Alice", "alice.proj1", "1alice", "alice  bob", " alice", "alice alice", "alice,bob"]) bad("adminUsers", v);
+    assert.match(errors("adminUsers", "alice.proj1")[0]!.message, /not a hub user name \(the <USER> part of <USER>\.<PROJECT>\)/);
+    assert.match(errors("adminUsers", "alice bob alice")[0]!.message, /lists "alice" more than once/);
+  });
+
+  it("takes the announcement as one line of text: HTML and quotes allowed, line breaks and length not", () => {
+    for (const v of ["", "<b>Maintenance</b> on Friday; don't \"panic\" & save", "<script>alert(1)</script>", "x".repeat(500)]) ok("announcement", v);
+    for (const v of ["two\nlines", "tab\there", "x".repeat(501)]) bad("announcement", v);
+    assert.match(errors("announcement", "x".repeat(501))[0]!.message, /keep it to 500/);
+  });
+
   it("warns about a short dummyAuthPassword but accepts it", () => {
     const issues = checkValue("dummyAuthPassword", "short");
     assert.deepEqual(issues.map((i) => i.severity), ["warning"]);
@@ -151,7 +177,8 @@ describe("deploy-config schema", () => {
   it("refuses shell injection in every key that reaches a shell or Python config", () => {
     const attacks = ["; rm -rf /", "$(id)", "`id`", "'", '"', "\nid", " && id", "|id", "\\", "${IFS}"];
     for (const spec of KEY_SPECS) {
-      if (spec.key === "dummyAuthPassword") continue; // free text, only compared by Python
+      // Free text: the password is only compared by Python, the announcement only shown (HTML-escaped).
+      if (spec.key === "dummyAuthPassword" || spec.key === "announcement") continue;
       for (const a of attacks) {
         bad(spec.key, spec.example + a);
         bad(spec.key, a);

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { parseDocument } from "yaml";
 import { ACCOUNT_NAME, checkValue, KEY_SPECS, keysUsedBy } from "../../src/plan/deployConfig.js";
-import { ENVIRONMENTS, type Environment } from "../../src/plan/environments.js";
+import { ENVIRONMENTS, getEnvironment, type Environment } from "../../src/plan/environments.js";
 import { HUB_SETTINGS_VAR, hubSettingsData, hubSettingsJson } from "../../src/plan/hubSettings.js";
+import { BRICS_ENV_SERVICE, HUB_SERVICES, METRICS_SERVICE } from "../../src/plan/hubServices.js";
+import { volumesOf } from "../../src/plan/volumes.js";
 import { renderExampleConfigMap } from "../../src/plan/initTemplate.js";
 import { buildManifest, type Container, type Pod } from "../../src/plan/manifest.js";
 import { repoRoot } from "../../src/paths.js";
@@ -82,6 +84,19 @@ describe("the hub's settings data (BRICS_ENV_SETTINGS)", () => {
     assert.equal(types["devUsers"], "words");
     assert.equal(types["pollInterval"], "seconds");
     assert.equal(types["logLevel"], "text");
+  });
+
+  it("names the services to register, each with its scopes and a token file on the hub's data volume", () => {
+    for (const env of ENVIRONMENTS) {
+      const { services } = hubSettingsData(env);
+      assert.deepEqual(services, HUB_SERVICES.map((s) => ({ name: s.name, scopes: [...s.scopes], tokenFile: s.tokenFile })));
+    }
+    const hubVolume = volumesOf(getEnvironment("prod")).find((v) => v.kind === "jupyterhub_root")!;
+    const dataDir = hubVolume.mounts.find((m) => m.mountPath === "/srv/jupyterhub" && !m.readOnly);
+    assert.ok(dataDir, "/srv/jupyterhub is a writable mount of jupyterhub_root");
+    for (const s of HUB_SERVICES) assert.equal(dirname(s.tokenFile), dataDir.mountPath, `${s.name}'s token survives a new container`);
+    assert.deepEqual(METRICS_SERVICE.scopes, ["read:metrics"], "the scraper's token reads metrics and nothing else");
+    assert.ok(BRICS_ENV_SERVICE.scopes.every((s) => /^(list|read):/.test(s)), "brics-env status only reads");
   });
 
   // test/python reads this file to run the hub module in each environment as the pod would.

@@ -20,6 +20,8 @@ describe("podman versions", () => {
     assert.equal(needsAdaptation(mid), false);
     assert.equal(mid.kubeDownForceRemovesVolumes, false);
     assert.equal(quirksFor(parseVersion("4.6.0")).kubeDownForceRemovesVolumes, true);
+    assert.equal(quirksFor(parseVersion("4.3.9")).quadletKube, false);
+    assert.equal(mid.quadletKube, true, "Quadlet reads .kube files from 4.4");
     const now = quirksFor(parseVersion("5.6.1"));
     assert.ok(Object.values(now).every((v) => v === true));
   });
@@ -27,6 +29,7 @@ describe("podman versions", () => {
     const lines = describeQuirks(quirksFor(parseVersion("4.3.1")), true);
     assert.ok(lines.some((l) => /^workaround: Secret volumes are broken/.test(l)));
     assert.ok(lines.some((l) => /podman machine ssh/.test(l)));
+    assert.ok(lines.includes("workaround: no Quadlet; brics-env service writes a unit that runs brics-env up/down"));
     assert.ok(describeQuirks(quirksFor(parseVersion("5.6.1")), false).every((l) => l.startsWith("ok: ")));
   });
 });

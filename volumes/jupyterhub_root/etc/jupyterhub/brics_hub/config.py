@@ -1,5 +1,6 @@
 """apply_config(settings, c): the JupyterHub configuration of every brics-env environment."""
 
+import html
 import urllib.parse
 from importlib.metadata import entry_points
 
@@ -8,7 +9,9 @@ import batchspawner  # noqa: F401
 from jupyterhub.app import JupyterHub
 
 from .auth import DummyBricsAuthenticator, brics_authenticator_class
+from .idle import idle_shutdown_args
 from .recognised import check_recognised
+from .services import apply_services
 from .settings import HubConfigError
 from .slurm import SRV_DIR, batch_cancel_cmd, batch_query_cmd, batch_script, batch_submit_cmd
 from .spawner import hub_spawner_class
@@ -49,9 +52,19 @@ def apply_config(settings, c):
     c.JupyterHub.cookie_max_age_days = 0.5
     # Servers are batch jobs: let them outlive a hub restart.
     c.JupyterHub.cleanup_servers = False
+    # /hub/metrics answers only a token with read:metrics (the prometheus service's).
+    c.JupyterHub.authenticate_prometheus = True
+    apply_services(settings.services, c)
 
     # auth_state carries the projects to the spawner; JUPYTERHUB_CRYPT_KEY is set by start-jupyterhub.
     c.Authenticator.enable_auth_state = True
+    c.Authenticator.admin_users = set(settings["adminUsers"])
+    c.JupyterHub.concurrent_spawn_limit = settings["concurrentSpawnLimit"]
+    c.JupyterHub.active_server_limit = settings["activeServerLimit"]
+    announcement = settings["announcement"]
+    if announcement:
+        # page.html renders it with `| safe`: escaped here, so it is shown as the text it is.
+        c.JupyterHub.template_vars = {"announcement": html.escape(announcement)}
 
     if settings.auth == "dummy":
         c.JupyterHub.authenticator_class = DummyBricsAuthenticator
@@ -79,6 +92,7 @@ def apply_config(settings, c):
         "JUPYTERHUB_BRICS_JUPYTER_DATA_DIR": settings["jupyterDataDir"],
     }
     spawner.notebook_dir = "~/"
+    spawner.args = idle_shutdown_args(settings["idleTimeout"])
     spawner.start_timeout = 420
     spawner.poll_interval = settings["pollInterval"]
     spawner.startup_poll_interval = settings["startupPollInterval"]

@@ -3,8 +3,9 @@ The hub's settings: what the pod tells the hub container, as values of the right
 
 The manifest (src/plan/hubSettings.ts, generated from KEY_SPECS in src/plan/deployConfig.ts) puts
 one line of JSON in BRICS_ENV_SETTINGS: the environment's name, its authentication and Slurm
-placement, and for each deploy-config key the environment uses, the env var that carries its
-value, how to convert it, whether it is required and its default. The values themselves come from
+placement, for each deploy-config key the environment uses, the env var that carries its
+value, how to convert it, whether it is required and its default, and the JupyterHub services to
+register (name, scopes, token file). The values themselves come from
 the deploy ConfigMap as those env vars. `brics-env check` has validated them against KEY_SPECS;
 this module only converts them, so the rules and defaults have one owner. A value that cannot
 be converted (the ConfigMap was edited after the check) stops the hub with a message naming its key.
@@ -31,11 +32,14 @@ def _words(raw):
     return raw.split()
 
 
-def _seconds(raw):
-    # isdecimal() alone accepts other scripts' digits, which int() would read.
-    if not (raw.isascii() and raw.isdecimal()):
-        raise ValueError("is not a whole number of seconds")
-    return int(raw)
+def _whole_number(what):
+    def convert(raw):
+        # isdecimal() alone accepts other scripts' digits, which int() would read.
+        if not (raw.isascii() and raw.isdecimal()):
+            raise ValueError(f"is not {what}")
+        return int(raw)
+
+    return convert
 
 
 def _url_path(raw):
@@ -43,7 +47,13 @@ def _url_path(raw):
     return ("" if raw.startswith("/") else "/") + raw + ("" if raw.endswith("/") else "/")
 
 
-CONVERTERS = {"text": _text, "words": _words, "seconds": _seconds, "urlPath": _url_path}
+CONVERTERS = {
+    "text": _text,
+    "words": _words,
+    "seconds": _whole_number("a whole number of seconds"),
+    "count": _whole_number("a whole number"),
+    "urlPath": _url_path,
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class Settings:
     ingress: str
     account_rule: AccountRule
     values: Mapping[str, Any] = field(default_factory=dict)
+    # ({"name": ..., "scopes": [...], "tokenFile": ...}, ...): see services.py
+    services: tuple = ()
 
     def __getitem__(self, key):
         try:
@@ -99,6 +111,10 @@ def load_settings(environ):
         specs = [(k["key"], k["env"], k["type"], k["required"], k.get("default")) for k in keys]
         account = data["accountName"]
         account_rule = AccountRule(re.compile(account["pattern"]).pattern, int(account["maxLength"]), str(account["description"]))
+        services = tuple(
+            MappingProxyType({"name": str(s["name"]), "scopes": tuple(s["scopes"]), "tokenFile": str(s["tokenFile"])})
+            for s in data["services"]
+        )
     except (ValueError, KeyError, TypeError, re.error) as e:
         raise HubConfigError(
             f"{SETTINGS_VAR} is not what `brics-env manifest` writes ({type(e).__name__}: {e}); "
@@ -131,5 +147,11 @@ def load_settings(environ):
             "(`brics-env check` says what is expected) and play it again:\n  - " + "\n  - ".join(problems)
         )
     return Settings(
-        environment=environment, auth=auth, slurm=slurm, ingress=ingress, account_rule=account_rule, values=MappingProxyType(values)
+        environment=environment,
+        auth=auth,
+        slurm=slurm,
+        ingress=ingress,
+        account_rule=account_rule,
+        values=MappingProxyType(values),
+        services=services,
     )
