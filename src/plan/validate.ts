@@ -204,12 +204,14 @@ function validateConfigMap(
   for (const [keyName, pair] of present) {
     const line = lineOf(pair.key as Node);
     if (!isDeployConfigKey(keyName)) {
-      const suggestion = closestKey(keyName);
-      warn(`unknown key ${JSON.stringify(keyName)} is ignored`, {
-        key: keyName,
-        line,
-        ...(suggestion !== undefined ? { expected: `did you mean ${suggestion}?` } : {}),
-      });
+      const nearest = closestKey(keyName);
+      const suggestion = nearest !== undefined ? { expected: `did you mean ${nearest.key}?` } : {};
+      if (nearest?.nearMiss === true) {
+        // A misspelt key would be ignored and its default used in silence: a typo, not an extension.
+        err(`unknown key ${JSON.stringify(keyName)}`, { key: keyName, line, ...suggestion });
+      } else {
+        warn(`unknown key ${JSON.stringify(keyName)} is ignored`, { key: keyName, line, ...suggestion });
+      }
       continue;
     }
     const spec = keySpec(keyName);
@@ -301,24 +303,33 @@ function crossCheckConfig(env: Environment, values: ConfigValues, report: Report
   }
 }
 
-const levenshtein = (a: string, b: string): number => {
+/** Edit distance counting a swap of two neighbouring characters as one edit (optimal string alignment). */
+function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
   }
   return d[a.length]![b.length]!;
-};
+}
 
-function closestKey(name: string): string | undefined {
+/**
+ * The known key nearest to `name` (within 3 edits, ignoring case), and whether it is a near miss:
+ * a different case, or one edit away (two for keys of 10 characters or more) — `pollIntervall`,
+ * `sshHostName`. Upstream's `devAdmins` is further from every key, so it stays a mere unknown key.
+ */
+export function closestKey(name: string): { key: string; nearMiss: boolean } | undefined {
   let best: { key: string; dist: number } | undefined;
   for (const spec of KEY_SPECS) {
-    const dist = spec.key.toLowerCase() === name.toLowerCase() ? 0 : levenshtein(spec.key, name);
+    const dist = editDistance(spec.key.toLowerCase(), name.toLowerCase());
     if (dist <= 3 && (best === undefined || dist < best.dist)) best = { key: spec.key, dist };
   }
-  return best?.key;
+  if (best === undefined) return undefined;
+  return { key: best.key, nearMiss: best.dist <= (best.key.length >= 10 ? 2 : 1) };
 }
 
 // ---------------------------------------------------------------------------------------------
