@@ -142,6 +142,17 @@ describe("validateDeployDir", () => {
     assert.deepEqual(warningsOf(ps).map((p) => p.key), ["hubConnectUrl"]);
   });
 
+  it("warns that logLevel DEBUG writes tokens and JWTs to the hub's log", () => {
+    for (const env of ["dev_dummyauth", "prod"]) {
+      const ps = run(env, { values: { logLevel: "DEBUG" } });
+      assert.deepEqual(ps.map((p) => [p.severity, p.key]), [["warning", "logLevel"]], env);
+      assert.match(ps[0]!.message, /token/);
+      assert.match(ps[0]!.message, /JWT/);
+      assert.match(ps[0]!.expected!, /INFO/);
+    }
+    assert.deepEqual(run("prod", { values: { logLevel: "INFO" } }), []);
+  });
+
   it("warns about a short dummyAuthPassword", () => {
     const ps = run("dev_dummyauth", { values: { dummyAuthPassword: "secret" } });
     assert.deepEqual(ps.map((p) => [p.severity, p.key]), [["warning", "dummyAuthPassword"]]);
