@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ENVIRONMENTS, getEnvironment } from "../../src/plan/environments.js";
 import { createHmac } from "node:crypto";
-import { parseKnownHosts, patternsMatch } from "../../src/plan/sshFormats.js";
+import { parseKnownHosts, patternsMatch, wildcardMatch } from "../../src/plan/sshFormats.js";
 import { formatProblem, hasErrors, validateDeployDir, type Problem } from "../../src/plan/validate.js";
 import { KEY_A, KEY_B, KEY_C, KEY_ENCRYPTED, KEY_RSA_PEM } from "./fixtureKeys.js";
 import { configMapText, goodFilesFor, goodValuesFor, ZENITH_CONFIG } from "./helpers.js";
@@ -215,6 +215,51 @@ describe("validateDeployDir", () => {
     no(hashHostName("other.example.org", Buffer.from("0123456789abcdefghij")));
     const bracketed = errorsOf(run("prod", { files: { ssh_known_hosts: `[slurm.example.org]:2222 ${KEY_C.public}\n` } }));
     assert.match(bracketed[0]!.message, /port 22/);
+  });
+
+  it("matches ssh's wildcards as ssh does", () => {
+    const cases: Array<[string, string, boolean]> = [
+      ["*", "", true],
+      ["*", "host", true],
+      ["", "", true],
+      ["", "a", false],
+      ["?", "", false],
+      ["h?st", "host", true],
+      ["h?st", "hst", false],
+      ["*.example.org", "slurm.example.org", true],
+      ["*.example.org", "example.org", false],
+      ["s*m*.org", "slurm.example.org", true],
+      ["s*m*.org", "slurm.example.com", false],
+      ["**a**", "bab", true],
+      ["*ab*ab", "abab", true],
+      ["*ab*ab", "abbab", true],
+      ["*ab*ab", "aab", false],
+      ["a*b*c", "abc", true],
+      ["a*b*c", "acb", false],
+      ["*aab", "aaab", true],
+      ["10.1.2.?", "10.1.2.3", true],
+      ["10.1.2.?", "10.1.2.33", false],
+    ];
+    for (const [pattern, name, expected] of cases) assert.equal(wildcardMatch(pattern, name), expected, `${pattern} ~ ${name}`);
+  });
+
+  it("matches known_hosts patterns in time linear in the pattern, whatever the pattern", () => {
+    // `*a*a…*a*b` against a run of a's: a regular expression made from the pattern tries every way
+    // of splitting the name between the stars (about C(60,30) = 1e17 ways) before it says no.
+    const pattern = `${"*a".repeat(30)}*b`;
+    const name = "a".repeat(60);
+    const steps = { count: 0 };
+    assert.equal(wildcardMatch(pattern, name, steps), false);
+    assert.ok(steps.count <= name.length * name.length + pattern.length, `${steps.count} comparisons`);
+    const found = { count: 0 };
+    assert.equal(wildcardMatch(`${"*a".repeat(30)}*`, name, found), true);
+    assert.ok(found.count <= name.length * name.length + pattern.length, `${found.count} comparisons`);
+    // A pattern far longer than the name is answered from its length alone.
+    const long = { count: 0 };
+    assert.equal(wildcardMatch(`${"a*".repeat(100_000)}`, name, long), false);
+    assert.ok(long.count <= name.length, `${long.count} comparisons`);
+    // Through the known_hosts check as a user meets it.
+    assert.equal(patternsMatch(`${pattern},other`, name), false);
   });
 
   it("matches an IPv6 sshHostname", () => {
