@@ -34,6 +34,8 @@ const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a
   SLURMUSER, SLURMUSER_UID, SLURMGROUP, SLURMGROUP_GID
                                     owner of slurm_root_<env> (default slurm 64030:64030)`;
 
+const DEPLOY_DIR_VARS = `  BRICS_ENV_FOLLOW_OUTSIDE_LINKS=1  let deploy-directory files be symbolic links to files outside it`;
+
 const PODMAN_VARS = `  BRICS_ENV_PODMAN                  podman executable (default: podman on PATH)
   CONTAINERS_CONF                   podman's containers.conf; replaces every other one (brics-env
                                     does not need it once doctor's drop-in is installed)`;
@@ -109,11 +111,14 @@ Examples:
     after: `
 Reads deploy-configmap.yaml and the files the environment needs (SSH keys, ssh_known_hosts,
 zenith_client_config.yaml), and checks that key pairs match (running ssh-keygen -y on PEM keys,
-which do not carry their public half). Writes nothing; never calls podman. Each problem names
+which do not carry their public half). Only regular files of UTF-8 text up to 1 MiB (what
+Kubernetes takes in a ConfigMap or Secret) are read; a symbolic link out of the directory only
+when BRICS_ENV_FOLLOW_OUTSIDE_LINKS=1. Writes nothing; never calls podman. Each problem names
 the file, line, key, what is wrong and what is expected. Warnings are printed but do not fail.
 Exit 1 when there is an error.
 
 Environment:
+${DEPLOY_DIR_VARS}
 ${IMAGE_VARS.split("\n").filter((l) => /USER|GROUP/.test(l)).join("\n")}
 
 Examples:

@@ -1,5 +1,6 @@
 /** `brics-env check`: every problem of a deploy directory at once. */
 import { existsSync } from "node:fs";
+import { FOLLOW_OUTSIDE_LINKS_VARIABLE } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
 import { formatProblem, hasErrors, validateDeployDir, type ConfigValues, type Problem } from "../plan/validate.js";
 import { VolumeOwnerError, volumesOf } from "../plan/volumes.js";
@@ -24,7 +25,7 @@ export async function inspectDeployDir(env: Environment, dir: string): Promise<C
   if (!existsSync(dir)) {
     throw new UsageError(`deploy directory ${displayPath(dir)} does not exist; create it with: brics-env init ${env.name} ${displayPath(dir)}`);
   }
-  const input = await readDeployDir(env, dir);
+  const input = await readDeployDir(env, dir, { followOutsideLinks: process.env[FOLLOW_OUTSIDE_LINKS_VARIABLE] === "1" });
   const { problems, config } = validateDeployDir(env, { ...input, dir: displayPath(dir) });
   try {
     volumesOf(env, variables());

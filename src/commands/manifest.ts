@@ -3,7 +3,7 @@
  * then writes `<deploy_dir>/combined.yaml`. Nothing is written when the deploy directory has errors.
  * A file command: it never calls podman.
  */
-import { readFile, stat } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generatedKeyPairs } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
@@ -50,11 +50,13 @@ function keyMaterial(env: Environment, files: Readonly<Record<string, string | u
   };
 }
 
-/** Whether `file` holds exactly `text`, with permissions `mode`. */
+/** Whether `file` is a regular file holding exactly `text`, with permissions `mode`. */
 async function holds(file: string, text: string, mode: number): Promise<boolean> {
   try {
-    const [current, st] = await Promise.all([readFile(file, "utf8"), stat(file)]);
-    return current === text && (st.mode & 0o777) === mode;
+    // Looked at before it is read: reading a FIFO put in its place would never return.
+    const st = await lstat(file);
+    if (!st.isFile() || (st.mode & 0o777) !== mode || st.size !== Buffer.byteLength(text)) return false;
+    return (await readFile(file, "utf8")) === text;
   } catch {
     return false;
   }

@@ -74,6 +74,20 @@ describe("validateDeployDir", () => {
     assert.match(errorsOf(run("dev_dummyauth", { text: "" }))[0]!.message, /0 YAML documents/);
   });
 
+  it("refuses YAML aliases and merge keys, naming their lines", () => {
+    const values = goodValuesFor(getEnvironment("dev_dummyauth"));
+    const alias = configMapText({ ...values, condaPrefixDir: "/opt/jupyter/miniforge3" })
+      .replace(/\n  jupyterDataDir: "[^"]*"/, "")
+      .replace('condaPrefixDir: "/opt/jupyter/miniforge3"', 'condaPrefixDir: &prefix "/opt/jupyter/miniforge3"\n  jupyterDataDir: *prefix');
+    const ps = run("dev_dummyauth", { text: alias });
+    assert.deepEqual(ps.map((p) => [p.severity, p.message, p.line]), [["error", "uses the YAML alias *prefix", lastLineOf(alias, "jupyterDataDir")]]);
+
+    const merge = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: deploy-config", "base: &base", ...Object.entries(values).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`), "data:", "  <<: *base", ""].join("\n");
+    const mps = errorsOf(run("dev_dummyauth", { text: merge }));
+    assert.deepEqual(mps.map((p) => p.message), ["uses a YAML merge key (<<)", "uses the YAML alias *base"]);
+    assert.equal(mps[0]!.line, merge.split("\n").indexOf("  <<: *base") + 1);
+  });
+
   it("accepts immutable: true and the spec's leading document marker", () => {
     const text = "---\n" + configMapText(goodValuesFor(getEnvironment("dev_dummyauth"))) + "immutable: true\n";
     assert.deepEqual(run("dev_dummyauth", { text }), []);
