@@ -409,6 +409,13 @@ function validateFile(
     problems.push(unreadableProblem(path, "Secret", unreadable));
     return;
   }
+  const mode = input.modes?.[file.name];
+  if (text !== undefined && mode !== undefined && file.source === "user" && file.secret && (mode & 0o077) !== 0) {
+    const how = (mode & 0o044) !== 0 ? "can be read" : "can be changed";
+    push("warning", `${how} by ${accessors(mode)} (mode ${mode.toString(8).padStart(4, "0")}), but it holds a secret`, {
+      expected: `chmod 600 ${shellWord(path)}`,
+    });
+  }
 
   if (text === undefined) {
     if (file.source === "user") {
@@ -442,6 +449,16 @@ function validateFile(
 }
 
 type Push = (severity: Problem["severity"], message: string, extra?: Partial<Problem>) => void;
+
+function accessors(mode: number): string {
+  const who = [(mode & 0o070) !== 0 ? "its group" : "", (mode & 0o007) !== 0 ? "all other users" : ""].filter((w) => w !== "");
+  return who.join(" and ");
+}
+
+/** A path as one shell word, quoted only when it needs it, so the printed command can be pasted. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}
 
 function checkPrivateKey(file: DeployFile, text: string, input: DeployDirInput, push: Push): void {
   const key = parsePrivateKey(text);

@@ -131,6 +131,33 @@ describe("reading the deploy directory", () => {
     assert.equal(p!.line, text.split("\n").length);
   });
 
+  it("warns about user-provided secrets others can read, with the chmod to run", async () => {
+    const dir = await goodDir("dev_realauth_zenithclient");
+    await chmod(join(dir, "ssh_zenith_client_key"), 0o644);
+    await chmod(join(dir, "zenith_client_config.yaml"), 0o640);
+    await chmod(join(dir, "ssh_zenith_client_key.pub"), 0o644);
+    const ps = await problemsOf("dev_realauth_zenithclient", dir);
+    assert.deepEqual(errorsOf(ps), []);
+    const warned = Object.fromEntries(ps.map((p) => [p.file.replace(/.*\//, ""), p]));
+    assert.deepEqual(Object.keys(warned).sort(), ["ssh_zenith_client_key", "zenith_client_config.yaml"]);
+    assert.match(warned["ssh_zenith_client_key"]!.message, /can be read by its group and all other users \(mode 0644\)/);
+    assert.equal(warned["ssh_zenith_client_key"]!.expected, `chmod 600 ${join(dir, "ssh_zenith_client_key")}`);
+    assert.match(warned["zenith_client_config.yaml"]!.message, /can be read by its group \(mode 0640\)/);
+    assert.equal(warned["zenith_client_config.yaml"]!.expected, `chmod 600 ${join(dir, "zenith_client_config.yaml")}`);
+
+    const prod = await goodDir("prod");
+    await chmod(join(prod, "ssh_client_key"), 0o604);
+    const [w] = await problemsOf("prod", prod);
+    assert.equal(w!.severity, "warning");
+    assert.match(w!.message, /can be read by all other users \(mode 0604\)/);
+  });
+
+  it("does not warn about generated keys: manifest keeps them 0600 itself", async () => {
+    const dir = await goodDir("dev_dummyauth");
+    await writeFile(join(dir, "ssh_client_key"), goodFilesFor(getEnvironment("prod"))["ssh_client_key"]!, { mode: 0o644 });
+    await writeFile(join(dir, "ssh_client_key.pub"), goodFilesFor(getEnvironment("prod"))["ssh_client_key.pub"]!, { mode: 0o644 });
+    assert.deepEqual(await problemsOf("dev_dummyauth", dir), []);
+  });
 });
 
 describe("manifest on a directory with a bad file", () => {
