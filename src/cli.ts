@@ -185,8 +185,9 @@ Examples:
     after: `
 Validates the deploy directory first (as check; nothing is written on error). Generates the
 key pairs the environment makes itself when both halves are missing (ssh_client_key and
-ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
-private keys) atomically, when its content changes. Ports are published through the manifest
+ssh_host_key for in-pod Slurm; 0600), keeps existing ones, never replacing a key file. Writes
+combined.yaml (0600; it holds private keys) atomically, when its content changes. Runs on one
+deploy directory take turns (lock file <deploy_dir>/.brics-env.lock). Ports are published through the manifest
 (hostPort), which works on every podman version: 127.0.0.1:8000 for the proxy where there is no
 Zenith client, and the host/port of hubConnectUrl for the Hub API (8081) where Slurm is
 external. Works on files only (never calls podman). On podman < 4.4, start the result with

@@ -11,7 +11,7 @@ import { zenithClientImage } from "../plan/images.js";
 import { buildManifest, renderManifest, type KeyMaterial, type KeyPair, type ManifestObject } from "../plan/manifest.js";
 import { COMBINED_MANIFEST_FILE } from "../plan/names.js";
 import { formatProblem, hasErrors } from "../plan/validate.js";
-import { writeFileAtomic } from "../effects/deployDir.js";
+import { withDeployLock, writeFileAtomic } from "../effects/deployDir.js";
 import { ensureKeyPair } from "../effects/sshKeys.js";
 import { inspectDeployDir, type CheckedDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, variables, type Output } from "./common.js";
@@ -70,6 +70,12 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
   }
   if (hasErrors(checked.problems)) throw new ReportedFailure(`not writing ${COMBINED_MANIFEST_FILE}: ${displayPath(dir)} has errors`);
 
+  // Key generation and the write take turns with other runs on this directory: two `manifest`s
+  // at once must not each make a key pair, and the one that waited must use the pair it finds.
+  return withDeployLock(dir, () => writeManifest(env, dir, checked, opts, out), (line) => out.progress(line));
+}
+
+async function writeManifest(env: Environment, dir: string, checked: CheckedDeployDir, opts: ManifestCommandOptions, out: Output): Promise<WrittenManifest> {
   const files = { ...checked.files };
   for (const pair of generatedKeyPairs(env)) {
     // Validation has compared the halves of a pair that is there; only its mode may need fixing.
@@ -77,7 +83,8 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
     const result = await ensureKeyPair(join(dir, pair.private), join(dir, pair.public), KEY_COMMENTS[pair.private] ?? `brics-env ${env.name} key`, {
       halvesChecked: present,
     });
-    if (result.kind === "generated") {
+    if (!present) {
+      // Made now, by this run or by one that held the lock before it.
       [files[pair.private], files[pair.public]] = await Promise.all([readFile(result.privateFile, "utf8"), readFile(result.publicFile, "utf8")]);
     }
     out.say(`${result.kind === "kept" ? "kept existing" : "generated"} key pair ${displayPath(result.privateFile)} (+ .pub)`);

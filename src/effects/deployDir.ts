@@ -1,7 +1,7 @@
 /** Reading and writing the deploy directory: atomic writes, never overwriting unless asked. */
 import { isUtf8 } from "node:buffer";
 import { constants, existsSync, type Stats } from "node:fs";
-import { chmod, link, lstat, mkdir, open, realpath, rename, rm, stat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, open, readFile, realpath, rename, rm, stat, unlink } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { deployFilesFor } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
@@ -190,6 +190,84 @@ export async function writeFileAtomic(path: string, content: string | Buffer, op
     }
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/** The lock file `manifest` holds in a deploy directory while it generates keys and writes. */
+export const DEPLOY_LOCK_FILE = ".brics-env.lock";
+
+const LOCK_POLL_MS = 50;
+const LOCK_WAIT_MS = 120_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Reads a lock file's `<pid> <host>`; undefined when it is gone. */
+async function lockHolder(file: string): Promise<{ text: string; pid: number; host: string } | undefined> {
+  try {
+    const text = await readFile(file, "utf8");
+    const [pid = "", host = ""] = text.trim().split(" ");
+    return { text, pid: Number(pid), host };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Runs `work` holding the deploy directory's lock, so two runs of `manifest` (or `up`) on one
+ * directory take turns. The lock is a file created exclusively, naming the holder's pid and host;
+ * one left by a process of this host that no longer runs is taken over (renamed away first, so
+ * only one waiter can take it). A holder on another host (a shared file system) is waited for,
+ * then named in the error.
+ */
+export async function withDeployLock<T>(dir: string, work: () => Promise<T>, onWait: (holder: string) => void = () => undefined): Promise<T> {
+  const { hostname } = await import("node:os");
+  const file = join(dir, DEPLOY_LOCK_FILE);
+  const mine = `${process.pid} ${hostname()}\n`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  let told = false;
+  for (;;) {
+    try {
+      const fh = await open(file, "wx", 0o600);
+      try {
+        await fh.writeFile(mine);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const holder = await lockHolder(file);
+    if (holder === undefined) continue;
+    if (holder.host === hostname() && Number.isInteger(holder.pid) && holder.pid > 0 && !processAlive(holder.pid)) {
+      const stale = `${file}.stale-${process.pid}`;
+      await rename(file, stale).catch(() => undefined);
+      const moved = await lockHolder(stale);
+      // Another waiter may have taken the stale lock over and made its own in between: put that back.
+      if (moved !== undefined && moved.text !== holder.text) await link(stale, file).catch(() => undefined);
+      await rm(stale, { force: true });
+      continue;
+    }
+    const who = `pid ${holder.pid} on ${holder.host}`;
+    if (Date.now() > deadline) {
+      throw new Error(`${file} is held by another brics-env run (${who}); if it is not running any more, remove the file`);
+    }
+    if (!told) onWait(`waiting for another brics-env run (${who}), which holds ${file}`);
+    told = true;
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+  try {
+    return await work();
+  } finally {
+    if ((await lockHolder(file))?.text === mine) await rm(file, { force: true });
   }
 }
 

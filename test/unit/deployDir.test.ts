@@ -4,15 +4,16 @@
  * when anything is wrong, `manifest` stops before it generates a key.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { inspectDeployDir } from "../../src/commands/check.js";
 import { ReportedFailure, type Output } from "../../src/commands/common.js";
 import { manifestCommand } from "../../src/commands/manifest.js";
+import { DEPLOY_LOCK_FILE, withDeployLock } from "../../src/effects/deployDir.js";
 import { FOLLOW_OUTSIDE_LINKS_VARIABLE } from "../../src/plan/deployFiles.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { MAX_OBJECT_BYTES } from "../../src/plan/names.js";
@@ -179,4 +180,38 @@ describe("manifest on a directory with a bad file", () => {
       assert.equal(existsSync(join(dir, "combined.yaml")), false);
     });
   }
+});
+
+describe("the deploy directory's lock", () => {
+  it("makes a second holder wait until the first is done, and is gone afterwards", async () => {
+    const dir = await goodDir("prod");
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = withDeployLock(dir, async () => {
+      order.push("first in");
+      await held;
+      order.push("first out");
+    });
+    const waits: string[] = [];
+    const second = withDeployLock(dir, async () => void order.push("second"), (line) => waits.push(line));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(order, ["first in"]);
+    assert.equal(waits.length, 1);
+    assert.match(waits[0]!, new RegExp(`waiting for another brics-env run \\(pid ${process.pid} on .*\\), which holds .*${DEPLOY_LOCK_FILE}`));
+    release();
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ["first in", "first out", "second"]);
+    assert.equal(existsSync(join(dir, DEPLOY_LOCK_FILE)), false);
+  });
+
+  it("takes over a lock left by a process of this host that no longer runs", async () => {
+    const dir = await goodDir("prod");
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    await writeFile(join(dir, DEPLOY_LOCK_FILE), `${dead} ${hostname()}\n`);
+    const waits: string[] = [];
+    assert.equal(await withDeployLock(dir, async () => "ran", (l) => waits.push(l)), "ran");
+    assert.deepEqual(waits, []);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith(".")), [], "no lock or stale copy left");
+  });
 });
