@@ -37,6 +37,8 @@ const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a
   SLURMUSER, SLURMUSER_UID, SLURMGROUP, SLURMGROUP_GID
                                     owner of slurm_root_<env> (default slurm 64030:64030)`;
 
+const DEPLOY_DIR_VARS = `  BRICS_ENV_FOLLOW_OUTSIDE_LINKS=1  let deploy-directory files be symbolic links to files outside it`;
+
 const PODMAN_VARS = `  BRICS_ENV_PODMAN                  podman executable (default: podman on PATH)
   CONTAINERS_CONF                   podman's containers.conf; replaces every other one (brics-env
                                     does not need it once doctor's drop-in is installed)`;
@@ -114,11 +116,14 @@ Reads deploy-configmap.yaml and the files the environment needs (SSH keys, ssh_k
 zenith_client_config.yaml), and checks that key pairs match (running ssh-keygen -y on PEM keys,
 which do not carry their public half). zenith_client_config.yaml is read as the Zenith client
 reads it (camelCase or snake_case keys); the settings the manifest makes (forwardToHost,
-forwardToPort, sshIdentityPath) are errors there. Writes nothing; never calls podman. Each
-problem names the file, line, key, what is wrong and what is expected. Warnings are printed but
-do not fail. Exit 1 when there is an error.
+forwardToPort, sshIdentityPath) are errors there. Only regular files of UTF-8 text up to 1 MiB
+(what Kubernetes takes in a ConfigMap or Secret) are read; a symbolic link out of the directory
+only when BRICS_ENV_FOLLOW_OUTSIDE_LINKS=1. Writes nothing; never calls podman. Each problem
+names the file, line, key, what is wrong and what is expected. Warnings are printed but do not
+fail. Exit 1 when there is an error.
 
 Environment:
+${DEPLOY_DIR_VARS}
 ${IMAGE_VARS.split("\n").filter((l) => /USER|GROUP/.test(l)).join("\n")}
 
 Examples:
@@ -189,8 +194,9 @@ Examples:
     after: `
 Validates the deploy directory first (as check; nothing is written on error). Generates the
 key pairs the environment makes itself when both halves are missing (ssh_client_key and
-ssh_host_key for in-pod Slurm; 0600), keeps existing ones. Writes combined.yaml (0600; it holds
-private keys) atomically, when its content changes. Ports are published through the manifest
+ssh_host_key for in-pod Slurm; 0600), keeps existing ones, never replacing a key file. Writes
+combined.yaml (0600; it holds private keys) atomically, when its content changes. Runs on one
+deploy directory take turns (lock file <deploy_dir>/.brics-env.lock). Ports are published through the manifest
 (hostPort), which works on every podman version: 127.0.0.1:8000 for the proxy where there is no
 Zenith client, and, where Slurm is external, the Hub API (8081) on the address and port of
 hubConnectUrl only (a host name is looked up, and refused when it does not resolve; --publish

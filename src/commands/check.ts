@@ -1,6 +1,7 @@
 /** `brics-env check`: every problem of a deploy directory at once. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { FOLLOW_OUTSIDE_LINKS_VARIABLE } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
 import { DEPLOY_CONFIGMAP_FILE } from "../plan/names.js";
 import { formatProblem, hasErrors, hubApiAddressProblems, validateDeployDir, type ConfigValues, type Problem } from "../plan/validate.js";
@@ -29,7 +30,7 @@ export async function inspectDeployDir(env: Environment, dir: string): Promise<C
   if (!existsSync(dir)) {
     throw new UsageError(`deploy directory ${displayPath(dir)} does not exist; create it with: brics-env init ${env.name} ${displayPath(dir)}`);
   }
-  const input = await readDeployDir(env, dir);
+  const input = await readDeployDir(env, dir, { followOutsideLinks: process.env[FOLLOW_OUTSIDE_LINKS_VARIABLE] === "1" });
   const { problems, config } = validateDeployDir(env, { ...input, dir: displayPath(dir) });
   // Where Slurm is external, the Hub API is published on the address of hubConnectUrl's host.
   let hubConnectAddress: string | undefined;

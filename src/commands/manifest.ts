@@ -3,7 +3,7 @@
  * then writes `<deploy_dir>/combined.yaml`. Nothing is written when the deploy directory has errors.
  * A file command: it never calls podman.
  */
-import { readFile, stat } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generatedKeyPairs } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
@@ -11,7 +11,7 @@ import { zenithClientImage } from "../plan/images.js";
 import { buildManifest, renderManifest, type KeyMaterial, type KeyPair, type ManifestObject } from "../plan/manifest.js";
 import { COMBINED_MANIFEST_FILE } from "../plan/names.js";
 import { formatProblem, hasErrors } from "../plan/validate.js";
-import { writeFileAtomic } from "../effects/deployDir.js";
+import { withDeployLock, writeFileAtomic } from "../effects/deployDir.js";
 import { ensureKeyPair } from "../effects/sshKeys.js";
 import { inspectDeployDir, type CheckedDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, variables, type Output } from "./common.js";
@@ -52,11 +52,13 @@ function keyMaterial(env: Environment, files: Readonly<Record<string, string | u
   };
 }
 
-/** Whether `file` holds exactly `text`, with permissions `mode`. */
+/** Whether `file` is a regular file holding exactly `text`, with permissions `mode`. */
 async function holds(file: string, text: string, mode: number): Promise<boolean> {
   try {
-    const [current, st] = await Promise.all([readFile(file, "utf8"), stat(file)]);
-    return current === text && (st.mode & 0o777) === mode;
+    // Looked at before it is read: reading a FIFO put in its place would never return.
+    const st = await lstat(file);
+    if (!st.isFile() || (st.mode & 0o777) !== mode || st.size !== Buffer.byteLength(text)) return false;
+    return (await readFile(file, "utf8")) === text;
   } catch {
     return false;
   }
@@ -70,6 +72,12 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
   }
   if (hasErrors(checked.problems)) throw new ReportedFailure(`not writing ${COMBINED_MANIFEST_FILE}: ${displayPath(dir)} has errors`);
 
+  // Key generation and the write take turns with other runs on this directory: two `manifest`s
+  // at once must not each make a key pair, and the one that waited must use the pair it finds.
+  return withDeployLock(dir, () => writeManifest(env, dir, checked, opts, out), (line) => out.progress(line));
+}
+
+async function writeManifest(env: Environment, dir: string, checked: CheckedDeployDir, opts: ManifestCommandOptions, out: Output): Promise<WrittenManifest> {
   const files = { ...checked.files };
   for (const pair of generatedKeyPairs(env)) {
     // Validation has compared the halves of a pair that is there; only its mode may need fixing.
@@ -77,7 +85,8 @@ export async function manifestCommand(env: Environment, dir: string, opts: Manif
     const result = await ensureKeyPair(join(dir, pair.private), join(dir, pair.public), KEY_COMMENTS[pair.private] ?? `brics-env ${env.name} key`, {
       halvesChecked: present,
     });
-    if (result.kind === "generated") {
+    if (!present) {
+      // Made now, by this run or by one that held the lock before it.
       [files[pair.private], files[pair.public]] = await Promise.all([readFile(result.privateFile, "utf8"), readFile(result.publicFile, "utf8")]);
     }
     out.say(`${result.kind === "kept" ? "kept existing" : "generated"} key pair ${displayPath(result.privateFile)} (+ .pub)`);

@@ -268,11 +268,12 @@ export async function resourcesCommand(
     }
     const source = join(root, v.sourceDir);
     if (!existsSync(source)) throw new Error(`initial contents for volume ${v.name} not found at ${source}`);
+    // Loaded here: only a volume being filled needs the tar writer.
+    const { trackedVolumeFiles, volumeTarStream } = await import("../effects/volumeArchive.js");
+    const files = await trackedVolumeFiles(root, v);
     await volumeCreate(v.name, { "org.brics-env.environment": env.name });
     try {
-      // Loaded here: only a volume being filled needs the tar writer.
-      const { volumeTarStream } = await import("../effects/volumeArchive.js");
-      await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }));
+      await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }, files));
     } catch (err) {
       // A volume left empty would be "kept" by the next run; remove it so a retry fills it.
       await volumeRm(v.name, true).catch(() => undefined);

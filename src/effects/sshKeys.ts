@@ -1,8 +1,7 @@
 /** SSH key pairs, made and checked with OpenSSH's ssh-keygen. */
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { chmod, link, mkdtemp, readFile, rm, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { findExecutable, run } from "./exec.js";
 
 async function sshKeygen(): Promise<string> {
@@ -58,29 +57,34 @@ export async function ensureKeyPair(
         (havePriv ? `recreate it with: ssh-keygen -y -f ${privateFile} > ${publicFile}` : `remove ${have} to generate a new pair`),
     );
   }
-  // Generate next to nothing the user owns, then move into place, so an interrupted run leaves no half pair.
-  const work = await mkdtemp(join(tmpdir(), "brics-env-key-"));
+  // Generated beside the target (same file system), then linked into place: link(2) fails when the
+  // name exists, so a key that appeared meanwhile is never replaced, unlike rename(2).
+  const work = await mkdtemp(join(dirname(privateFile), ".brics-env-keygen-"));
   try {
-    const tmpKey = join(work, basename(privateFile));
+    const tmpKey = join(work, "key");
     await run(await sshKeygen(), ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", tmpKey], { timeoutMs: 30_000 });
     await chmod(tmpKey, 0o600);
-    await moveFile(`${tmpKey}.pub`, publicFile);
-    await moveFile(tmpKey, privateFile);
+    await linkNew(tmpKey, privateFile);
+    try {
+      await linkNew(`${tmpKey}.pub`, publicFile);
+    } catch (err) {
+      // Our private half alone would be half a pair: take it back (it is ours, linked just now).
+      await unlink(privateFile);
+      throw err;
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
   return { kind: "generated", privateFile, publicFile };
 }
 
-async function moveFile(from: string, to: string): Promise<void> {
+async function linkNew(from: string, to: string): Promise<void> {
   try {
-    await rename(from, to);
+    await link(from, to);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-    // Different file systems: copy into a temp file beside the target, then rename.
-    const tmp = join(dirname(to), `.${basename(to)}.tmp-${process.pid}`);
-    await copyFile(from, tmp);
-    await chmod(tmp, (await stat(from)).mode & 0o777);
-    await rename(tmp, to);
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new Error(`${to} appeared while a new key pair was being made; it is kept, and the new pair is not used`);
+    }
+    throw err;
   }
 }

@@ -2,9 +2,11 @@
  * Tar archives of volume trees, made in TypeScript so the result is the same with GNU and BSD tar
  * (the spec's scripts needed different flags for each to set owners).
  */
-import { basename } from "node:path";
+import { lstat, readFile } from "node:fs/promises";
+import { basename, dirname, join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { create, type WriteEntry } from "tar";
+import { TRACKED_FILES_LIST, trackedFilesOf, type VolumePlan } from "../plan/volumes.js";
 
 export interface Owner {
   readonly uid: number;
@@ -17,15 +19,39 @@ export interface Owner {
 export const PLACEHOLDER_FILES = new Set([".gitkeep"]);
 
 /**
- * A tar stream of everything under `root` (paths relative to it, modes and mtimes kept, placeholder
- * files left out), every entry owned by `owner`.
+ * The files of a volume's source tree under `packageRoot` that go into it (TRACKED_FILES_LIST),
+ * relative to the tree. A listed file that is missing is an error naming it: a volume without it
+ * would be broken in ways found much later.
  */
-export function volumeTarStream(root: string, owner: Owner): Readable {
+export async function trackedVolumeFiles(packageRoot: string, plan: VolumePlan): Promise<string[]> {
+  const files = trackedFilesOf(await readFile(join(packageRoot, TRACKED_FILES_LIST), "utf8"), plan.kind);
+  await Promise.all(
+    files.map(async (f) => {
+      const path = `${plan.sourceDir}/${f}`;
+      await lstat(join(packageRoot, path)).catch(() => {
+        throw new Error(`${path} is listed in ${TRACKED_FILES_LIST} but missing; the package is incomplete (reinstall it, or restore the file)`);
+      });
+    }),
+  );
+  return files;
+}
+
+/**
+ * A tar stream of `files` under `root` (paths relative to it) and the directories that hold them,
+ * with their modes and times, every entry owned by `owner`; placeholder files are left out, their
+ * directories kept. Nothing else under `root` goes in.
+ */
+export function volumeTarStream(root: string, owner: Owner, files: readonly string[]): Readable {
+  const wanted = new Set<string>(["."]);
+  for (const file of files) {
+    for (let p = posix.normalize(file).replace(/\/$/, ""); p !== "." && p !== "/" && !wanted.has(p); p = dirname(p)) wanted.add(p);
+  }
   const pack = create(
     {
       cwd: root,
       portable: false,
-      filter: (path: string) => !PLACEHOLDER_FILES.has(basename(path)),
+      // tar names entries "./<path>"; a directory not wanted is not walked at all.
+      filter: (path: string) => wanted.has(path.replace(/^\.\//, "")) && !PLACEHOLDER_FILES.has(basename(path)),
       onWriteEntry: (entry: WriteEntry) => setOwner(entry, owner),
     },
     ["."],

@@ -305,13 +305,22 @@ export const KEY_SPECS: readonly KeySpec[] = [
     envVar: "DEPLOY_CONFIG_LOG_LEVEL",
     description:
       "Log level of JupyterHub, one of the level names of Python's logging module. DEBUG is " +
-      "useful while setting up an environment; INFO suits normal operation.",
+      "useful while setting up an environment, but writes secrets to the hub's log (users' identity " +
+      "tokens, and the commands that carry Hub API tokens); INFO suits normal operation.",
     example: "INFO",
     defaultValue: "INFO",
     expected: `one of ${PYTHON_LOG_LEVELS.join(", ")} (upper case)`,
     appliesTo: "all (optional)",
     usage: optionalEverywhere,
     schema: schemaOf(logLevelCheck),
+    warnings: (v) =>
+      v === "DEBUG"
+        ? [
+            "is DEBUG: the hub's log will hold secrets (bricsauthenticator logs each raw identity token (JWT), " +
+              "batchspawner the commands that carry Hub API tokens), so anyone who can read the log can act as " +
+              "those users; set INFO once the environment works",
+          ]
+        : [],
   },
   {
     key: "baseUrl",

@@ -5,6 +5,9 @@
 import type { Environment } from "./environments.js";
 import { COMBINED_MANIFEST_FILE, DEPLOY_CONFIGMAP_FILE } from "./names.js";
 
+/** Lets files of the deploy directory be symbolic links to files outside it (`1`); refused otherwise. */
+export const FOLLOW_OUTSIDE_LINKS_VARIABLE = "BRICS_ENV_FOLLOW_OUTSIDE_LINKS";
+
 export type DeployFileName =
   | typeof DEPLOY_CONFIGMAP_FILE
   | "ssh_client_key"

@@ -9,6 +9,9 @@ export const DEPLOY_CONFIGMAP_NAME = "deploy-config";
 export const DEPLOY_CONFIGMAP_FILE = "deploy-configmap.yaml";
 export const COMBINED_MANIFEST_FILE = "combined.yaml";
 
+/** The most data Kubernetes accepts in one ConfigMap or Secret: 1 MiB. */
+export const MAX_OBJECT_BYTES = 1024 * 1024;
+
 export function podName(env: EnvName): string {
   return `jupyterhub-slurm-${env}`;
 }

@@ -174,12 +174,48 @@ export function parseKnownHosts(text: string): KnownHostsParse {
   return { entries, problems };
 }
 
-function wildcardMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(
-    "^" + [...pattern].map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&"))).join("") + "$",
-    "i",
-  );
-  return re.test(name);
+/** Counts character comparisons, for tests that show the matcher's work stays bounded. */
+export interface MatchSteps {
+  count: number;
+}
+
+/** Whether `segment` (literal characters and `?`) matches `name` at `at`, character by character. */
+function segmentMatchesAt(segment: string, name: string, at: number, steps: MatchSteps): boolean {
+  for (let i = 0; i < segment.length; i++) {
+    steps.count++;
+    const c = segment[i];
+    if (c !== "?" && c !== name[at + i]) return false;
+  }
+  return true;
+}
+
+/**
+ * ssh's `*` (any run of characters) and `?` (one character) over the whole name. Never a
+ * regular expression: one built from `*a*a*…` backtracks exponentially. Split at the stars, the
+ * first piece must start the name and the last end it; each piece between them is matched at the
+ * leftmost place it fits after the previous one, which is never worse than a later place (what
+ * follows a star can always skip more). A pattern needing more characters than the name has is
+ * refused from its length alone, so the comparisons never exceed name length² plus the pieces.
+ */
+export function wildcardMatch(pattern: string, name: string, steps: MatchSteps = { count: 0 }): boolean {
+  const pieces = pattern.split("*");
+  if (pieces.length === 1) return pattern.length === name.length && segmentMatchesAt(pattern, name, 0, steps);
+  let needed = 0;
+  for (const piece of pieces) needed += piece.length;
+  if (needed > name.length) return false;
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  const end = name.length - last.length;
+  if (!segmentMatchesAt(first, name, 0, steps) || !segmentMatchesAt(last, name, end, steps)) return false;
+  let pos = first.length;
+  for (const piece of pieces.slice(1, -1)) {
+    if (piece === "") continue;
+    let at = pos;
+    while (at + piece.length <= end && !segmentMatchesAt(piece, name, at, steps)) at++;
+    if (at + piece.length > end) return false;
+    pos = at + piece.length;
+  }
+  return true;
 }
 
 function hashedMatch(pattern: string, name: string): boolean {

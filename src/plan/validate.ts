@@ -4,7 +4,7 @@
  */
 import { isIP } from "node:net";
 import { posix } from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node, type Pair } from "yaml";
 import {
   checkValue,
   IN_POD_SLURM_VALUES,
@@ -14,11 +14,11 @@ import {
   LOCALHOST_NAMES,
   type DeployConfigKey,
 } from "./deployConfig.js";
-import { deployFilesFor, type DeployFile } from "./deployFiles.js";
+import { deployFilesFor, FOLLOW_OUTSIDE_LINKS_VARIABLE, type DeployFile } from "./deployFiles.js";
 import type { Environment } from "./environments.js";
-import { closestName } from "./similar.js";
+import { closest, isNearMiss } from "./similar.js";
 import { checkZenithClientConfig } from "./zenithClientConfig.js";
-import { DEPLOY_CONFIGMAP_FILE, DEPLOY_CONFIGMAP_NAME } from "./names.js";
+import { DEPLOY_CONFIGMAP_FILE, DEPLOY_CONFIGMAP_NAME, MAX_OBJECT_BYTES } from "./names.js";
 import {
   bracketedPortsFor,
   parseKnownHosts,
@@ -40,12 +40,24 @@ export interface Problem {
   readonly expected?: string;
 }
 
+/** Why a file of the deploy directory was not read (its text is then undefined, as if missing). */
+export type Unreadable =
+  | { readonly kind: "link-outside"; readonly target: string }
+  | { readonly kind: "dangling-link" }
+  | { readonly kind: "not-regular"; readonly what: string }
+  | { readonly kind: "too-large"; readonly size: number }
+  | { readonly kind: "not-utf8"; readonly line: number };
+
 export interface DeployDirInput {
   readonly dir: string;
-  /** Text of deploy-configmap.yaml, undefined when the file is missing. */
+  /** Text of deploy-configmap.yaml, undefined when the file is missing or unreadable. */
   readonly configMapText: string | undefined;
-  /** Other files of the deploy directory: name -> text, undefined when missing. */
+  /** Other files of the deploy directory: name -> text, undefined when missing or unreadable. */
   readonly files: Readonly<Record<string, string | undefined>>;
+  /** Files (the ConfigMap included) that are there but were not read, and why. */
+  readonly unreadable?: Readonly<Record<string, Unreadable>>;
+  /** Permission bits of the files that were read. */
+  readonly modes?: Readonly<Record<string, number>>;
   /** Private key file name -> its public key as printed by `ssh-keygen -y -f <file>`. */
   readonly derivedPublicKeys?: Readonly<Record<string, string>>;
 }
@@ -70,12 +82,41 @@ export interface DeployDirReport {
 
 export function validateDeployDir(env: Environment, input: DeployDirInput): DeployDirReport {
   const problems: Problem[] = [];
-  const config = validateConfigMap(env, input.dir, input.configMapText, problems);
+  const configMapUnreadable = input.unreadable?.[DEPLOY_CONFIGMAP_FILE];
+  const config =
+    configMapUnreadable === undefined
+      ? validateConfigMap(env, input.dir, input.configMapText, problems)
+      : void problems.push(unreadableProblem(posix.join(input.dir, DEPLOY_CONFIGMAP_FILE), "ConfigMap", configMapUnreadable));
   for (const file of deployFilesFor(env)) {
     if (file.kind === "configmap" || file.kind === "manifest") continue;
     validateFile(file, input, config, problems);
   }
   return { problems, config: config ?? {} };
+}
+
+function describeSize(bytes: number): string {
+  return `${(bytes / MAX_OBJECT_BYTES).toFixed(1)} MiB (${bytes} bytes)`;
+}
+
+/** The error for a file that is there but was not read; `object`: what Kubernetes makes of it. */
+function unreadableProblem(file: string, object: "ConfigMap" | "Secret", why: Unreadable): Problem {
+  const error = (message: string, extra: Partial<Problem> = {}): Problem => ({ severity: "error", file, message, ...extra });
+  switch (why.kind) {
+    case "link-outside":
+      return error(`is a symbolic link to ${why.target}, outside the deploy directory`, {
+        expected: `the file itself in the deploy directory, or ${FOLLOW_OUTSIDE_LINKS_VARIABLE}=1 to follow such links`,
+      });
+    case "dangling-link":
+      return error("is a symbolic link to a file that does not exist", { expected: "a regular file" });
+    case "not-regular":
+      return error(`is ${why.what}, not a regular file; it is not read`, { expected: "a regular file" });
+    case "too-large":
+      return error(`is ${describeSize(why.size)}, more than Kubernetes accepts in a ${object}`, {
+        expected: `at most ${describeSize(MAX_OBJECT_BYTES)}`,
+      });
+    case "not-utf8":
+      return error("is not valid UTF-8 text", { line: why.line, expected: "UTF-8 text" });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,6 +164,23 @@ function validateConfigMap(
     if (nonEmpty.length === 0) return undefined;
   }
   const doc = nonEmpty[0]!;
+  // podman and Kubernetes resolve aliases and merge keys themselves; a value assembled from
+  // elsewhere in the file is not what it looks like where it is used, so each must be written out.
+  let references = false;
+  visit(doc, {
+    Alias(_, node) {
+      references = true;
+      err(`uses the YAML alias *${node.source}`, { line: lineOf(node), expected: "the value written out in full" });
+    },
+    Pair(_, pair) {
+      const key = isScalar(pair.key) ? pair.key.value : undefined;
+      if (typeof key === "symbol" || key === "<<") {
+        references = true;
+        err("uses a YAML merge key (<<)", { line: lineOf(pair.key as Node), expected: "each key written out in full" });
+      }
+    },
+  });
+  if (references) return undefined;
   const root = doc.contents;
   if (!isMap(root)) {
     err("is not a YAML mapping", { expected: "a Kubernetes ConfigMap object", line: lineOf(root) });
@@ -205,12 +263,14 @@ function validateConfigMap(
   for (const [keyName, pair] of present) {
     const line = lineOf(pair.key as Node);
     if (!isDeployConfigKey(keyName)) {
-      const suggestion = closestName(keyName, KEY_SPECS.map((k) => k.key));
-      warn(`unknown key ${JSON.stringify(keyName)} is ignored`, {
-        key: keyName,
-        line,
-        ...(suggestion !== undefined ? { expected: `did you mean ${suggestion}?` } : {}),
-      });
+      const nearest = closest(keyName, KEY_SPECS.map((k) => k.key));
+      const suggestion = nearest !== undefined ? { expected: `did you mean ${nearest.name}?` } : {};
+      if (nearest !== undefined && isNearMiss(nearest)) {
+        // A misspelt key would be ignored and its default used in silence: a typo, not an extension.
+        err(`unknown key ${JSON.stringify(keyName)}`, { key: keyName, line, ...suggestion });
+      } else {
+        warn(`unknown key ${JSON.stringify(keyName)} is ignored`, { key: keyName, line, ...suggestion });
+      }
       continue;
     }
     const spec = keySpec(keyName);
@@ -354,6 +414,19 @@ function validateFile(
   const push = (severity: Problem["severity"], message: string, extra: Partial<Problem> = {}) =>
     problems.push({ severity, file: path, message, ...extra });
 
+  const unreadable = input.unreadable?.[file.name];
+  if (unreadable !== undefined) {
+    problems.push(unreadableProblem(path, "Secret", unreadable));
+    return;
+  }
+  const mode = input.modes?.[file.name];
+  if (text !== undefined && mode !== undefined && file.source === "user" && file.secret && (mode & 0o077) !== 0) {
+    const how = (mode & 0o044) !== 0 ? "can be read" : "can be changed";
+    push("warning", `${how} by ${accessors(mode)} (mode ${mode.toString(8).padStart(4, "0")}), but it holds a secret`, {
+      expected: `chmod 600 ${shellWord(path)}`,
+    });
+  }
+
   if (text === undefined) {
     if (file.source === "user") {
       push("error", `is missing: ${file.purpose}`, file.howToMake ? { expected: `make it with: ${file.howToMake}` } : {});
@@ -386,6 +459,16 @@ function validateFile(
 }
 
 type Push = (severity: Problem["severity"], message: string, extra?: Partial<Problem>) => void;
+
+function accessors(mode: number): string {
+  const who = [(mode & 0o070) !== 0 ? "its group" : "", (mode & 0o007) !== 0 ? "all other users" : ""].filter((w) => w !== "");
+  return who.join(" and ");
+}
+
+/** A path as one shell word, quoted only when it needs it, so the printed command can be pasted. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}
 
 function checkPrivateKey(file: DeployFile, text: string, input: DeployDirInput, push: Push): void {
   const key = parsePrivateKey(text);

@@ -100,6 +100,34 @@ function ownerFor(kind: VolumeKind, vars: Readonly<Record<string, string | undef
   return { user: text("user"), uid: id("uid"), group: text("group"), gid: id("gid") };
 }
 
+/**
+ * The files of volumes/ that go into volumes, one per line relative to volumes/: exactly those
+ * git tracks there (a unit test keeps the list equal to `git ls-files volumes`). A committed list
+ * rather than `git ls-files` at run time, so the rule is the same in a checkout and in an installed
+ * package without .git or git, and whatever else lies in the tree (__pycache__, editor backups,
+ * a developer's local state) never reaches a volume; adding a file to a volume is a reviewed change.
+ */
+export const TRACKED_FILES_LIST = "volumes/tracked-files.txt";
+
+export function renderTrackedFilesList(paths: readonly string[]): string {
+  const header = [
+    "# The files under volumes/ that brics-env puts into volumes (relative to volumes/); nothing else",
+    "# there reaches a volume. Generated: the unit tests keep it equal to `git ls-files volumes`;",
+    "# after adding or removing a file, regenerate it with: npx tsc -p . && UPDATE_GOLDEN=1 node --test dist/test/unit/",
+  ];
+  return [...header, ...[...paths].sort(), ""].join("\n");
+}
+
+/** The paths of `kind`'s volume in the list, relative to its source directory (volumes/<kind>). */
+export function trackedFilesOf(listText: string, kind: VolumeKind): string[] {
+  const prefix = `${kind}/`;
+  return listText
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => l.slice(prefix.length));
+}
+
 export function volumeKindsOf(env: Environment): VolumeKind[] {
   return env.slurm === "pod" ? ["jupyterhub_root", "slurm_root"] : ["jupyterhub_root"];
 }

@@ -98,7 +98,7 @@ describe("kube play and down", { skip: busyboxMissingReason() }, () => {
     await mkdir(join(tree, "var", "log", "app"), { recursive: true });
     await writeFile(join(tree, "etc", "app", "app.conf"), "from-volume\n");
     await volumeCreate(volume);
-    await volumeImport(volume, volumeTarStream(tree, { uid: 0, gid: 0 }));
+    await volumeImport(volume, volumeTarStream(tree, { uid: 0, gid: 0 }, ["etc/app/app.conf", "var/log/app"]));
   });
   after(async () => {
     await kubeDown({ force: true, podName: pod, volumes: [volume], secrets: [secret], workDir: join(work, "play") }).catch(() => undefined);

@@ -17,7 +17,7 @@ import { run } from "../../src/effects/exec.js";
 import { healthUrl, waitForHealth } from "../../src/effects/hubHealth.js";
 import { buildImage, kubeDown, kubePlay, podInspect, volumeCreate, volumeImport } from "../../src/effects/podman.js";
 import { ensureKeyPair } from "../../src/effects/sshKeys.js";
-import { volumeTarStream } from "../../src/effects/volumeArchive.js";
+import { trackedVolumeFiles, volumeTarStream } from "../../src/effects/volumeArchive.js";
 import { repoRoot } from "../../src/paths.js";
 import { busyboxMissingReason, leftovers, makeBusyboxImage, removeImage, uniqueId } from "./helpers.js";
 
@@ -133,7 +133,8 @@ describe("every environment's manifest plays on real podman", { skip: busyboxMis
         for (const v of iso.volumes) {
           const plan = plans.find((p) => p.name === v.planName)!;
           await volumeCreate(v.testName);
-          await volumeImport(v.testName, volumeTarStream(join(repoRoot(), plan.sourceDir), { uid: plan.owner.uid, gid: plan.owner.gid }));
+          const files = await trackedVolumeFiles(repoRoot(), plan);
+          await volumeImport(v.testName, volumeTarStream(join(repoRoot(), plan.sourceDir), { uid: plan.owner.uid, gid: plan.owner.gid }, files));
         }
         const configMap = join(dir, "deploy-configmap.yaml");
         await writeFile(configMap, renderInitConfigMap(env, { dummyAuthPassword: "test-password" }));

@@ -1,7 +1,7 @@
 /** The effects that drive other real tools: ssh-keygen, git, the file system, podman build/pull. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -48,6 +48,29 @@ describe("ssh key pairs", () => {
     await assert.rejects(ensureKeyPair(a, `${a}.pub`, "a"), /is not the public half/);
     await rm(`${b}.pub`);
     await assert.rejects(ensureKeyPair(b, `${b}.pub`, "b"), /exists but .* does not/);
+  });
+});
+
+describe("a key that appears while a pair is made", () => {
+  test("is kept, and the new pair is not used (link, not rename)", async () => {
+    const real = await findExecutable("ssh-keygen");
+    assert.ok(real, "ssh-keygen on PATH");
+    // An ssh-keygen that, as another run might, puts a key in place while it works.
+    const bin = join(dir, "bin-racing");
+    await mkdir(bin);
+    const deploy = join(dir, "deploy-racing");
+    await mkdir(deploy);
+    const theirs = join(deploy, "ssh_client_key");
+    await writeFile(join(bin, "ssh-keygen"), `#!/bin/sh\n${real} "$@" && echo theirs > ${theirs}\n`, { mode: 0o755 });
+    const savedPath = process.env["PATH"];
+    process.env["PATH"] = `${bin}:${savedPath ?? ""}`;
+    try {
+      await assert.rejects(ensureKeyPair(theirs, `${theirs}.pub`, "racing"), /ssh_client_key appeared while a new key pair was being made; it is kept/);
+    } finally {
+      process.env["PATH"] = savedPath;
+    }
+    assert.equal(await readFile(theirs, "utf8"), "theirs\n");
+    assert.deepEqual((await readdir(deploy)).sort(), ["ssh_client_key"], "no half pair, no temporary files");
   });
 });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ENVIRONMENTS, getEnvironment } from "../../src/plan/environments.js";
 import { createHmac } from "node:crypto";
-import { parseKnownHosts, patternsMatch } from "../../src/plan/sshFormats.js";
+import { parseKnownHosts, patternsMatch, wildcardMatch } from "../../src/plan/sshFormats.js";
 import { formatProblem, hasErrors, hubApiAddressProblems, validateDeployDir, type Problem } from "../../src/plan/validate.js";
 import { KEY_A, KEY_B, KEY_C, KEY_ENCRYPTED, KEY_RSA_PEM } from "./fixtureKeys.js";
 import { configMapText, goodFilesFor, goodValuesFor, ZENITH_CONFIG } from "./helpers.js";
@@ -74,6 +74,20 @@ describe("validateDeployDir", () => {
     assert.match(errorsOf(run("dev_dummyauth", { text: "" }))[0]!.message, /0 YAML documents/);
   });
 
+  it("refuses YAML aliases and merge keys, naming their lines", () => {
+    const values = goodValuesFor(getEnvironment("dev_dummyauth"));
+    const alias = configMapText({ ...values, condaPrefixDir: "/opt/jupyter/miniforge3" })
+      .replace(/\n  jupyterDataDir: "[^"]*"/, "")
+      .replace('condaPrefixDir: "/opt/jupyter/miniforge3"', 'condaPrefixDir: &prefix "/opt/jupyter/miniforge3"\n  jupyterDataDir: *prefix');
+    const ps = run("dev_dummyauth", { text: alias });
+    assert.deepEqual(ps.map((p) => [p.severity, p.message, p.line]), [["error", "uses the YAML alias *prefix", lastLineOf(alias, "jupyterDataDir")]]);
+
+    const merge = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: deploy-config", "base: &base", ...Object.entries(values).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`), "data:", "  <<: *base", ""].join("\n");
+    const mps = errorsOf(run("dev_dummyauth", { text: merge }));
+    assert.deepEqual(mps.map((p) => p.message), ["uses a YAML merge key (<<)", "uses the YAML alias *base"]);
+    assert.equal(mps[0]!.line, merge.split("\n").indexOf("  <<: *base") + 1);
+  });
+
   it("accepts immutable: true and the spec's leading document marker", () => {
     const text = "---\n" + configMapText(goodValuesFor(getEnvironment("dev_dummyauth"))) + "immutable: true\n";
     assert.deepEqual(run("dev_dummyauth", { text }), []);
@@ -85,12 +99,21 @@ describe("validateDeployDir", () => {
     assert.match(ps[0]!.expected!, /e\.g\./);
   });
 
-  it("warns about unknown keys and suggests the nearest known one", () => {
-    const ps = run("dev_dummyauth", { values: { sshHostName: "localhost", devAdmins: "x" } });
+  it("refuses an unknown key that is a near miss of a known one, saying which", () => {
+    const ps = run("dev_dummyauth", { values: { sshHostName: "localhost", pollIntervall: "30", jwtAudiance: "x", startupPollInterval: "5" } });
+    const byKey = Object.fromEntries(errorsOf(ps).map((p) => [p.key, p]));
+    assert.deepEqual(Object.keys(byKey).sort(), ["jwtAudiance", "pollIntervall", "sshHostName"]);
+    assert.match(byKey.sshHostName!.message, /unknown key "sshHostName"/);
+    assert.match(byKey.sshHostName!.expected!, /did you mean sshHostname\?/);
+    assert.match(byKey.pollIntervall!.expected!, /did you mean pollInterval\?/);
+    assert.match(byKey.jwtAudiance!.expected!, /did you mean jwtAudience\?/);
+  });
+
+  it("only warns about an unknown key that is not close to any known one (upstream's devAdmins)", () => {
+    const ps = run("dev_dummyauth", { values: { devAdmins: "test1-admin test2-admin", somethingElse: "x" } });
+    assert.ok(!hasErrors(ps), JSON.stringify(ps));
     const unknown = warningsOf(ps).filter((p) => p.message.startsWith("unknown key"));
-    assert.equal(unknown.length, 2);
-    assert.match(unknown.find((p) => p.key === "sshHostName")!.expected!, /sshHostname/);
-    assert.ok(!hasErrors(ps));
+    assert.deepEqual(unknown.map((p) => p.key).sort(), ["devAdmins", "somethingElse"]);
   });
 
   it("warns about keys the environment does not use, and ignored JWT keys in dummy environments", () => {
@@ -148,6 +171,17 @@ describe("validateDeployDir", () => {
     assert.match(ip("http://10.9.9.9:8081")[0] ?? "", /10\.9\.9\.9 is not an address of this host/);
     assert.deepEqual(ip("http://10.1.1.1:8081"), []);
     assert.deepEqual(ip("http://127.0.0.1:8081"), []);
+  });
+
+  it("warns that logLevel DEBUG writes tokens and JWTs to the hub's log", () => {
+    for (const env of ["dev_dummyauth", "prod"]) {
+      const ps = run(env, { values: { logLevel: "DEBUG" } });
+      assert.deepEqual(ps.map((p) => [p.severity, p.key]), [["warning", "logLevel"]], env);
+      assert.match(ps[0]!.message, /token/);
+      assert.match(ps[0]!.message, /JWT/);
+      assert.match(ps[0]!.expected!, /INFO/);
+    }
+    assert.deepEqual(run("prod", { values: { logLevel: "INFO" } }), []);
   });
 
   it("warns about a short dummyAuthPassword", () => {
@@ -212,6 +246,51 @@ describe("validateDeployDir", () => {
     no(hashHostName("other.example.org", Buffer.from("0123456789abcdefghij")));
     const bracketed = errorsOf(run("prod", { files: { ssh_known_hosts: `[slurm.example.org]:2222 ${KEY_C.public}\n` } }));
     assert.match(bracketed[0]!.message, /port 22/);
+  });
+
+  it("matches ssh's wildcards as ssh does", () => {
+    const cases: Array<[string, string, boolean]> = [
+      ["*", "", true],
+      ["*", "host", true],
+      ["", "", true],
+      ["", "a", false],
+      ["?", "", false],
+      ["h?st", "host", true],
+      ["h?st", "hst", false],
+      ["*.example.org", "slurm.example.org", true],
+      ["*.example.org", "example.org", false],
+      ["s*m*.org", "slurm.example.org", true],
+      ["s*m*.org", "slurm.example.com", false],
+      ["**a**", "bab", true],
+      ["*ab*ab", "abab", true],
+      ["*ab*ab", "abbab", true],
+      ["*ab*ab", "aab", false],
+      ["a*b*c", "abc", true],
+      ["a*b*c", "acb", false],
+      ["*aab", "aaab", true],
+      ["10.1.2.?", "10.1.2.3", true],
+      ["10.1.2.?", "10.1.2.33", false],
+    ];
+    for (const [pattern, name, expected] of cases) assert.equal(wildcardMatch(pattern, name), expected, `${pattern} ~ ${name}`);
+  });
+
+  it("matches known_hosts patterns in time linear in the pattern, whatever the pattern", () => {
+    // `*a*a…*a*b` against a run of a's: a regular expression made from the pattern tries every way
+    // of splitting the name between the stars (about C(60,30) = 1e17 ways) before it says no.
+    const pattern = `${"*a".repeat(30)}*b`;
+    const name = "a".repeat(60);
+    const steps = { count: 0 };
+    assert.equal(wildcardMatch(pattern, name, steps), false);
+    assert.ok(steps.count <= name.length * name.length + pattern.length, `${steps.count} comparisons`);
+    const found = { count: 0 };
+    assert.equal(wildcardMatch(`${"*a".repeat(30)}*`, name, found), true);
+    assert.ok(found.count <= name.length * name.length + pattern.length, `${found.count} comparisons`);
+    // A pattern far longer than the name is answered from its length alone.
+    const long = { count: 0 };
+    assert.equal(wildcardMatch(`${"a*".repeat(100_000)}`, name, long), false);
+    assert.ok(long.count <= name.length, `${long.count} comparisons`);
+    // Through the known_hosts check as a user meets it.
+    assert.equal(patternsMatch(`${pattern},other`, name), false);
   });
 
   it("matches an IPv6 sshHostname", () => {
