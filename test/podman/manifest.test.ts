@@ -71,6 +71,11 @@ function isolate(env: Environment, objects: ManifestObject[]): Isolated {
       }
       for (const c of d["spec"].containers) {
         c.image = c.name === "jupyterhub" ? hubImage : sleeperImage;
+        // The sleeper has none of the real images' programs (zenith-client connect): it keeps its own CMD.
+        if (c.image === sleeperImage) {
+          delete c.command;
+          delete c.args;
+        }
         for (const p of c.ports ?? []) {
           const hostPort = nextPort++;
           if (p.containerPort === 8000) proxyPort = hostPort;
