@@ -128,3 +128,23 @@ describe("imageBuilds", () => {
     assert.equal(zenithClientImage({ BRICS_ENV_ZENITH_CLIENT_IMAGE: "mirror/zc:1" }), "mirror/zc:1");
   });
 });
+
+describe("the advice when a base image cannot be pulled", () => {
+  it("names every seam an offline site needs: base images, Python packages, dev repositories, the user environment", async () => {
+    const { OFFLINE_HELP } = await import("../../src/commands/resources.js");
+    const advice = OFFLINE_HELP.join("\n");
+    for (const seam of [
+      "bootstrap-bases",
+      "BRICS_ENV_PYTHON_PACKAGES",
+      "BRICS_ENV_PIP_INDEX_URL",
+      "BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL",
+      "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL",
+      "BRICS_ENV_BRICSAUTHENTICATOR_REF",
+      "BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF",
+      "BRICS_ENV_JUPYTER_USER_ENV=debian",
+      "BRICS_ENV_MINIFORGE_DOWNLOAD_URL",
+    ]) {
+      assert.ok(advice.includes(seam), `the advice names ${seam}`);
+    }
+  });
+});
