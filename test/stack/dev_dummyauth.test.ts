@@ -408,7 +408,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     await until("the hub to show the server as stopped", POLL_INTERVAL * 6, async () => {
       const model = JSON.parse((await session.api("GET", `${base}hub/api/user`)).body) as { servers?: Record<string, unknown> };
       const homePage = await session.get(`${base}hub/home`);
-      return Object.keys(model.servers ?? {}).length === 0 && /Start My Server/.test(homePage.body) && !/id="stop"/.test(homePage.body) ? true : undefined;
+      return Object.keys(model.servers ?? {}).length === 0 && /Start My Server/.test(visibleText(homePage.body)) && !/id="stop"/.test(homePage.body) ? true : undefined;
     }, 1000);
 
     // 9. down --force leaves nothing of the environment.
