@@ -382,7 +382,8 @@ Examples:
       { name: "json", description: "print the results as JSON" },
     ],
     run: async (_, opts) => {
-      const { bootstrapBasesCommand, parseBaseKinds } = await import("./commands/bootstrap.js");
+      const { bootstrapBasesCommand } = await import("./commands/bootstrap.js");
+      const { parseBaseKinds } = await import("./plan/bootstrapBases.js");
       const only = str(opts, "only");
       const sources = str(opts, "sources");
       process.exitCode = await bootstrapBasesCommand({

@@ -13,7 +13,7 @@ import { cpSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { DEV_REPOS, makeWorkspace, type Workspace } from "./workspace.js";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { planImageBuilds } from "../../src/commands/resources.js";
 import { BASE_IMAGE_VARIABLE, JUPYTER_USER_ENV_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
