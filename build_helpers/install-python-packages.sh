@@ -46,6 +46,14 @@ shift 2
 if [ -z "${PIP_INDEX_URL:-}" ]; then
   unset PIP_INDEX_URL
 fi
+# The index's user name and password, when its URL had them: brics-env hands them to the build as
+# the secret pip_netrc (a netrc file, mounted by `RUN --mount=type=secret,id=pip_netrc` for the pip
+# steps only), never in PIP_INDEX_URL, a build argument that the image's history keeps.
+if [ -f /run/secrets/pip_netrc ]; then
+  export NETRC=/run/secrets/pip_netrc
+fi
+# A build has no one to type a password: a refused login fails instead of waiting for input.
+export PIP_NO_INPUT=1
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Debian and Ubuntu mark their system interpreter as externally managed (PEP 668), so pip refuses to

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseDocument } from "yaml";
-import { BASES } from "../src/effects/bootstrap.js";
+import { BASES } from "../src/plan/bootstrapBases.js";
 import { findExecutable } from "../src/effects/exec.js";
 import { healthUrl } from "../src/effects/hubHealth.js";
 import { podName, volumeName } from "../src/plan/names.js";

@@ -18,7 +18,9 @@ const ENVS = ENV_NAMES.join(", ");
 const IMAGE_VARS = `  BRICS_ENV_JUPYTERHUB_BASE_IMAGE   base of the hub image (a mirror, or a locally built equivalent)
   BRICS_ENV_SLURM_BASE_IMAGE        base of the Slurm image
   BRICS_ENV_ZENITH_CLIENT_IMAGE     Zenith client image (Zenith environments)
-  BRICS_ENV_PIP_INDEX_URL           Python package index mirror used in image builds
+  BRICS_ENV_PIP_INDEX_URL           Python package index mirror used in image builds (a user name
+                                    and password in it reach pip as a build secret, never a build
+                                    argument, a command line or the image)
   BRICS_ENV_PYTHON_PACKAGES         directory of Python packages (git clones at a tag, wheels,
                                     sdists, source trees) installed offline instead of from the index
   BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL, BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL
@@ -382,7 +384,8 @@ Examples:
       { name: "json", description: "print the results as JSON" },
     ],
     run: async (_, opts) => {
-      const { bootstrapBasesCommand, parseBaseKinds } = await import("./commands/bootstrap.js");
+      const { bootstrapBasesCommand } = await import("./commands/bootstrap.js");
+      const { parseBaseKinds } = await import("./plan/bootstrapBases.js");
       const only = str(opts, "only");
       const sources = str(opts, "sources");
       process.exitCode = await bootstrapBasesCommand({

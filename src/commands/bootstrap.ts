@@ -3,7 +3,8 @@
  * for sites without access to the public registries, then say which variables point the
  * image builds at them.
  */
-import { BASES, type BaseKind, bootstrapBase } from "../effects/bootstrap.js";
+import { bootstrapBase } from "../effects/bootstrap.js";
+import { selectBases, type BaseKind } from "../plan/bootstrapBases.js";
 
 export interface BootstrapBasesOptions {
   /** Only these bases (default: all). */
@@ -14,7 +15,7 @@ export interface BootstrapBasesOptions {
 }
 
 export async function bootstrapBasesCommand(opts: BootstrapBasesOptions = {}): Promise<number> {
-  const wanted = BASES.filter((b) => opts.only === undefined || opts.only.length === 0 || opts.only.includes(b.kind));
+  const wanted = selectBases(opts.only);
   const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
   // Concurrently: each run mostly waits on the archive and on dpkg, so two overlap well.
   const results = await Promise.all(
@@ -34,15 +35,4 @@ export async function bootstrapBasesCommand(opts: BootstrapBasesOptions = {}): P
     for (const r of results) process.stdout.write(`  export ${r.envVar}=${r.image}\n`);
   }
   return 0;
-}
-
-/** The value of --only: a comma-separated list of base kinds. */
-export function parseBaseKinds(value: string): BaseKind[] {
-  const kinds = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (const k of kinds) {
-    if (!BASES.some((b) => b.kind === k)) {
-      throw new Error(`--only: unknown base '${k}'; expected ${BASES.map((b) => b.kind).join(" or ")}`);
-    }
-  }
-  return kinds as BaseKind[];
 }

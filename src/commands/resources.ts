@@ -170,9 +170,14 @@ async function buildChanged(
       out.progress(`building ${build.tag} (${build.target}) from ${displayPath(spec.containerfile)} ...`);
       const started = Date.now();
       const failures: string[] = [];
+      if (build.secrets.length > 0) {
+        const index = build.buildArgs["PIP_INDEX_URL"] ?? "";
+        out.say(`${build.tag}: pip logs in to the package index ${index} with the URL's user name and password, given as a build secret (not a build argument, never in the image)`);
+      }
       try {
         await buildImage({
           ...spec,
+          secrets: build.secrets,
           labels: { ...packageLabels(provenance.get(build) ?? []), ...(await slurmVersionLabel(build, out)), [BUILD_KEY_LABEL]: key },
           onLine: (line) => {
             const failure = BUILD_FAILURE.exec(line)?.[1];

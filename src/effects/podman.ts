@@ -4,7 +4,8 @@
  * decided in plan/podmanQuirks.ts and acted on only here.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { parseAllDocuments } from "yaml";
@@ -198,6 +199,11 @@ export interface BuildSpec {
   readonly buildArgs?: Readonly<Record<string, string>>;
   /** Labels put on the image. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Build secrets: files that `RUN --mount=type=secret,id=<id>` steps read at /run/secrets/<id>.
+   * Their content reaches neither podman's command line nor the image.
+   */
+  readonly secrets?: ReadonlyArray<{ readonly id: string; content(): string }>;
   readonly onLine?: (line: string) => void;
 }
 
@@ -206,8 +212,22 @@ export async function buildImage(spec: BuildSpec): Promise<void> {
   if (spec.target !== undefined) args.push("--target", spec.target);
   for (const [k, v] of Object.entries(spec.buildArgs ?? {})) args.push("--build-arg", `${k}=${v}`);
   for (const [k, v] of Object.entries(spec.labels ?? {})) args.push("--label", `${k}=${v}`);
-  args.push(spec.context);
-  await podman(args, spec.onLine === undefined ? {} : { onLine: (l) => spec.onLine?.(l) });
+  const secrets = spec.secrets ?? [];
+  // The secrets' files live for this build only, in a directory only this user can enter.
+  const secretDir = secrets.length === 0 ? undefined : await mkdtemp(join(tmpdir(), "brics-env-build-secrets-"));
+  try {
+    for (const [i, secret] of secrets.entries()) {
+      const file = join(secretDir!, String(i));
+      // podman reads --secret as comma-separated key=value pairs.
+      if (!/^[A-Za-z0-9_.-]+$/.test(secret.id) || file.includes(",")) throw new Error(`build secret ${secret.id} at ${file}: a comma or an odd character in the id or path`);
+      await writeFile(file, secret.content(), { mode: 0o600, flag: "wx" });
+      args.push("--secret", `id=${secret.id},src=${file}`);
+    }
+    args.push(spec.context);
+    await podman(args, spec.onLine === undefined ? {} : { onLine: (l) => spec.onLine?.(l) });
+  } finally {
+    if (secretDir !== undefined) await rm(secretDir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  * the caller's overrides (BRICS_ENV_* variables, passed in as a record) on top.
  */
 import type { Environment } from "./environments.js";
+import { indexSecrets, splitIndexCredentials, type BuildSecret } from "./indexCredentials.js";
 import { imageRef, type ImageName } from "./names.js";
 
 export const ZENITH_CLIENT_IMAGE_DEFAULT = "ghcr.io/azimuth-cloud/zenith-client:0.16.1";
@@ -43,6 +44,11 @@ export interface ImageBuild {
    * `--only`); undefined: all of them.
    */
   readonly installsOnly: readonly string[] | undefined;
+  /**
+   * Build secrets (`podman build --secret`): the netrc of the package index's user name and
+   * password, when PIP_INDEX_URL held them; buildArgs then hold the URL without them.
+   */
+  readonly secrets: readonly BuildSecret[];
 }
 
 interface DevRepoDefault {
@@ -189,6 +195,9 @@ export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBu
       const v = set(variable);
       if (v !== undefined) buildArgs[arg] = v;
     }
+    const rawIndex = buildArgs["PIP_INDEX_URL"];
+    const index = splitIndexCredentials(rawIndex ?? "", set("BRICS_ENV_PIP_INDEX_URL") !== undefined ? "BRICS_ENV_PIP_INDEX_URL" : `${argfileName}: PIP_INDEX_URL`);
+    if (rawIndex !== undefined) buildArgs["PIP_INDEX_URL"] = index.url;
     const userEnv = buildArgs["JUPYTER_USER_ENV"];
     if (userEnv !== undefined && !(JUPYTER_USER_ENVS as readonly string[]).includes(userEnv)) {
       const where = set(JUPYTER_USER_ENV_VARIABLE) !== undefined ? JUPYTER_USER_ENV_VARIABLE : `${argfileName}: JUPYTER_USER_ENV`;
@@ -229,6 +238,7 @@ export function imageBuilds(env: Environment, inputs: ImageBuildInputs): ImageBu
       // The Debian user environment takes batchspawner from the same packages directory.
       installsOnly:
         defaults.installsOnly !== undefined && userEnv === "debian" ? [...defaults.installsOnly, "batchspawner"] : defaults.installsOnly,
+      secrets: indexSecrets(index.credentials),
     };
   });
 }

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -16,6 +17,8 @@ import { healthUrl, waitForHealth } from "../../src/effects/hubHealth.js";
 import { buildImage, ensureImage, imageExists } from "../../src/effects/podman.js";
 import { derivePublicKey, ensureKeyPair } from "../../src/effects/sshKeys.js";
 import { busyboxMissingReason, makeBusyboxImage, removeImage, uniqueId } from "./helpers.js";
+import { watchCmdlines } from "./cmdlines.js";
+import { BuildSecret } from "../../src/plan/indexCredentials.js";
 
 let dir: string;
 before(async () => {
@@ -181,7 +184,9 @@ describe("podman images", { skip: busyboxMissingReason() }, () => {
   const id = uniqueId("bricsenvtestimg");
   const base = `localhost/brics-env-test-busybox:${id}`;
   const built = `localhost/brics-env-test-built:${id}`;
+  const secretBuilt = `localhost/brics-env-test-secret:${id}`;
   after(async () => {
+    await removeImage(secretBuilt);
     await removeImage(built);
     await removeImage(base);
   });
@@ -207,6 +212,42 @@ describe("podman images", { skip: busyboxMissingReason() }, () => {
     assert.equal(await imageExists(built), true);
     const { stdout } = await run("podman", ["run", "--rm", built, "cat", "/greeting", "/stage"]);
     assert.equal(stdout, "hi there\ndev\n");
+  });
+
+  test("a build secret reaches the step that mounts it, and no command line, image history, configuration or file", async () => {
+    const secret = `netrc-${randomBytes(12).toString("hex")}`;
+    const ctx = join(dir, "ctx-secret");
+    await mkdir(ctx);
+    // The step prints what it got (this test's proof of delivery) and stays long enough to be seen.
+    await writeFile(
+      join(ctx, "Containerfile"),
+      `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nRUN --mount=type=secret,id=pip_netrc cat /run/secrets/pip_netrc; echo; sleep 1\nRUN ls -a /run > /run-listing\n`,
+    );
+    const tmpBefore = (await readdir(tmpdir())).filter((f) => f.startsWith("brics-env-build-secrets-"));
+    const lines: string[] = [];
+    const watch = await watchCmdlines(() =>
+      buildImage({
+        containerfile: join(ctx, "Containerfile"),
+        context: ctx,
+        tag: secretBuilt,
+        buildArgs: { BASE_IMAGE: base },
+        secrets: [new BuildSecret("pip_netrc", secret)],
+        onLine: (l) => lines.push(l),
+      }),
+    );
+    assert.ok(lines.includes(secret), `the step read the secret:\n${lines.join("\n")}`);
+    const build = watch.seen.find((l) => / build .*--secret id=pip_netrc,src=\S*brics-env-build-secrets-/.test(l));
+    assert.ok(build !== undefined && watch.scans > 20, `podman build was seen (${watch.scans} scans)`);
+    assert.ok(watch.seen.some((l) => l.includes("sleep 1")), "the step's own processes were seen");
+    assert.deepEqual(watch.seen.filter((l) => l.includes(secret)), [], "no command line holds the secret");
+    const history = (await run("podman", ["history", "--no-trunc", secretBuilt])).stdout;
+    assert.match(history, /--mount=type=secret,id=pip_netrc/);
+    assert.ok(!history.includes(secret), "podman history");
+    assert.ok(!(await run("podman", ["image", "inspect", secretBuilt])).stdout.includes(secret), "podman image inspect");
+    const { stdout } = await run("podman", ["run", "--rm", secretBuilt, "sh", "-c", "cat /run-listing; cat /run/secrets/pip_netrc 2>/dev/null || echo no-secret-file"]);
+    assert.ok(!stdout.includes(secret) && stdout.includes("no-secret-file"), stdout);
+    const tmpAfter = (await readdir(tmpdir())).filter((f) => f.startsWith("brics-env-build-secrets-"));
+    assert.deepEqual(tmpAfter, tmpBefore, "the secret's file is removed after the build");
   });
 
   test("a base image that cannot be pulled names the image and the override", async () => {

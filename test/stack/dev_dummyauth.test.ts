@@ -16,7 +16,7 @@ import { Browser, formAction, hiddenXsrf, visibleText } from "./browser.js";
 import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { startCmdlineScan, tokenOfRunningJob } from "./secretScan.js";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
 
 const ENV = "dev_dummyauth" as const;

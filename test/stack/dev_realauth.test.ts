@@ -12,7 +12,7 @@ import { Browser, formAction, visibleText } from "./browser.js";
 import { collectLogs, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { configMapForIssuer, issuerLog, loggedInAs, login, projectChoices, startIssuer, tokenFromIssuer } from "./issuer.js";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { podmanContainerName } from "../../src/plan/names.js";
 
 const ENV = "dev_realauth" as const;

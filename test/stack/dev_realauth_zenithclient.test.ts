@@ -20,7 +20,7 @@ import { collectLogs, podman, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { configMapForIssuer, ISSUER_URL, issuerLog, loggedInAs, login, projectChoices, startIssuer, tokenFromIssuer } from "./issuer.js";
 import { buildFixtureImage, CLIENT_IMAGE, SERVER_IMAGE, ZenithServer, type Tunnel } from "./zenithServer.js";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { ZENITH_CLIENT_IMAGE_VARIABLE } from "../../src/plan/images.js";
 import { podName, podmanContainerName } from "../../src/plan/names.js";
 

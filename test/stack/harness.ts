@@ -13,7 +13,7 @@ import { parseDocument } from "yaml";
 import type { Browser, Page } from "./browser.js";
 import { exists, namesMatching, podman } from "./podmanProbe.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { podmanObjectsOf } from "../../src/plan/manifest.js";
 import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";

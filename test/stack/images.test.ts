@@ -9,11 +9,14 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { DEV_REPOS, makeWorkspace, type Workspace } from "./workspace.js";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { baseTrustingIndex, buildWheels, startPackageIndex } from "./pipIndex.js";
+import { watchCmdlines } from "../podman/cmdlines.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { planImageBuilds } from "../../src/commands/resources.js";
 import { BASE_IMAGE_VARIABLE, JUPYTER_USER_ENV_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
@@ -211,4 +214,88 @@ test("a shipped package that does not import stops brics-env resources, naming i
   const message = r.all.slice(r.all.lastIndexOf("failed:"));
   log(`resources said: ${message.split("\n").slice(0, 3).join(" | ")}`);
   assert.match(message, /FAILED: slurmspawner-wrappers \S+: console script \S+slurmspawner_(sbatch|squeue|scancel) does not start: ModuleNotFoundError: No module named 'a_module_that_is_not_there'/, r.all.slice(-3000));
+});
+
+/**
+ * A package index that wants a login, in a container on podman's default network (a build step's
+ * loopback is its own), served from a base that trusts its plain-http address. pip gets the URL's
+ * user name and password from the build secret; they must be on no command line (any user of the
+ * host reads those), in no output, and nowhere in the image.
+ */
+test("a package index URL's user name and password reach pip, and no command line, output, history, configuration or file", { timeout: 45 * 60_000 }, async () => {
+  assert.ok(ws);
+  const extslurm = getEnvironment("dev_dummyauth_extslurm"); // the hub image alone
+  const work = join(ws.dir, "pip-index");
+  mkdirSync(work);
+  const hubBase = ws.env[BASE_IMAGE_VARIABLE.brics_jupyterhub]!;
+  const packages = ws.env["BRICS_ENV_PYTHON_PACKAGES"]!;
+  const version = tagVersion(ws.env["BRICS_ENV_BRICSAUTHENTICATOR_REF"]);
+  const wheels = await buildWheels(hubBase, new Map([[join(packages, "bricsauthenticator"), version], [join(packages, "batchspawner"), undefined]]), work);
+  assert.equal(wheels.length, 2, wheels.join(", "));
+  const index = await startPackageIndex(hubBase, wheels, work);
+  const trustingBase = `localhost/brics-env-test-pipbase:${index.host.replaceAll(".", "-")}`;
+  const wrong = `tok-wrong-${Date.now().toString(36)}`;
+  const secrets = [index.password, wrong];
+  const argfile = join(ws.pkg, "brics_jupyterhub", "argfile.conf");
+  const pinned = readFileSync(argfile, "utf8");
+  const hub = imageRef("brics_jupyterhub", "dev");
+  const secretDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith("brics-env-build-secrets-"));
+  const dirsBefore = secretDirs();
+  const indexUrl = (password: string) => index.url.replace("://", `://${index.login}:${password}@`);
+  const leaks = (text: string) => secrets.filter((s) => text.includes(s));
+  /** `resources` with the index's URL and `password`, every command line of the host watched. */
+  const resources = async (password: string, env: NodeJS.ProcessEnv) => {
+    const w = await watchCmdlines(() => bricsFailing(["resources", extslurm.name], { ...env, BRICS_ENV_PIP_INDEX_URL: indexUrl(password) }));
+    assert.deepEqual(leaks(w.result.all), [], "the output holds no password");
+    assert.deepEqual(w.seen.filter((l) => leaks(l).length > 0), [], "no command line held a password");
+    assert.ok(w.seen.some((l) => / -m pip install /.test(l)), `command lines were watched while pip ran (${w.scans} scans)`);
+    assert.ok(w.result.all.includes(`package index ${index.url} with the URL's user name and password, given as a build secret`), w.result.all.slice(-3000));
+    return w.result;
+  };
+  try {
+    await baseTrustingIndex(hubBase, index.host, trustingBase, work);
+    // The requirement by name, no staged packages: pip must fetch it from the index.
+    writeFileSync(argfile, pinned.replace(/^BRICSAUTHENTICATOR_REQUIREMENT=.*$/m, `BRICSAUTHENTICATOR_REQUIREMENT=bricsauthenticator==${version}`));
+    const fromIndex = { ...ws.env, BRICS_ENV_PYTHON_PACKAGES: "", [BASE_IMAGE_VARIABLE.brics_jupyterhub]: trustingBase };
+
+    // A password the index refuses: pip presented it, the build fails, and no message holds it.
+    const refused = await resources(wrong, fromIndex);
+    assert.equal(refused.exitCode, 1, refused.all.slice(-3000));
+    assert.match(refused.all, /FAILED: pip could not install bricsauthenticator==/);
+    const refusedRequests = await index.requests();
+    assert.ok(refusedRequests.some((l) => /^401 GET \/simple-\w+\/bricsauthenticator\/ auth=yes$/.test(l)), `pip sent the (wrong) credentials: ${refusedRequests.join(" | ")}`);
+    assert.ok(!refusedRequests.some((l) => l.startsWith("200 ")), "nothing was served without the right password");
+
+    // The right one: pip logs in and downloads both packages. (It then stops: the Debian base's
+    // pamela 1.0 is older than JupyterHub asks for, and this index, unlike a mirror of PyPI, has
+    // no newer one. What pip got is the point here.)
+    await resources(index.password, fromIndex);
+    const requests = await index.requests();
+    log(`index requests: ${requests.join(" | ")}`);
+    for (const wheel of wheels) {
+      const file = wheel.split("/").pop()!;
+      assert.ok(requests.includes(`200 GET /files/${encodeURIComponent(file)} auth=yes`), `${file} downloaded with the credentials`);
+    }
+
+    // An image built with the URL set (its packages staged, as an offline site's are): what podman
+    // keeps of a build, each step's build arguments (history) and the configuration, holds the
+    // URL without its user name and password, and no file holds the password.
+    writeFileSync(argfile, pinned);
+    const built = await resources(index.password, ws.env);
+    assert.equal(built.exitCode, 0, built.all.slice(-3000));
+    const history = await run("podman", ["history", "--no-trunc", "--format", "{{.CreatedBy}}", hub]);
+    assert.ok(history.includes(`PIP_INDEX_URL=${index.url} `), `history holds the URL without credentials:\n${history}`);
+    assert.match(history, /--mount=type=secret,id=pip_netrc sh \/usr\/local\/lib\/brics-build\/install-python-packages\.sh base/);
+    assert.deepEqual(leaks(history), [], "podman history holds no password");
+    assert.deepEqual(leaks(await run("podman", ["image", "inspect", hub])), [], "podman image inspect holds no password");
+    const b64 = Buffer.from(index.password).toString("base64");
+    const found = await inImage(hub, `t=$(echo ${b64} | base64 -d); grep -rlF "$t" /etc /root /home /srv /opt /tmp /run /var /usr/local 2>/dev/null || true`);
+    assert.equal(found.trim(), "", `files holding the password:\n${found}`);
+    assert.deepEqual(secretDirs(), dirsBefore, "the secrets' temporary files are gone");
+  } finally {
+    writeFileSync(argfile, pinned);
+    await index.stop();
+    await execa("podman", ["rmi", trustingBase], { reject: false });
+    await execa("podman", ["volume", "rm", "-f", volumeName("jupyterhub_root", extslurm.name)], { reject: false });
+  }
 });

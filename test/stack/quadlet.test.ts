@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { BASES } from "../../src/effects/bootstrap.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
 import { getEnvironment } from "../../src/plan/environments.js";
 import { renderUnit } from "../../src/plan/systemdUnit.js";
 import { repoRoot } from "../../src/paths.js";

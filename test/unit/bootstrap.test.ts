@@ -1,6 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASES, bootstrapKey, mmdebstrapArgs, sourcesForSuite, type BaseKind } from "../../src/effects/bootstrap.js";
+import {
+  BASES,
+  bootstrapKey,
+  importArgs,
+  mmdebstrapArgs,
+  parseBaseKinds,
+  selectBases,
+  sourcesForSuite,
+  type BaseKind,
+} from "../../src/plan/bootstrapBases.js";
 
 const getBase = (kind: BaseKind) => BASES.find((b) => b.kind === kind)!;
 
@@ -51,4 +60,20 @@ test("every base names the variable that selects it and an image under localhost
     assert.match(b.image, /^localhost\/brics_(jupyterhub|slurm)_base:debian-/);
     assert.match(b.envVar, /^BRICS_ENV_(JUPYTERHUB|SLURM)_BASE_IMAGE$/);
   }
+});
+
+test("podman import gets the base's settings and its key as a label, then the tar and the image", () => {
+  const hub = getBase("jupyterhub");
+  const args = importArgs(hub, "k123", "/tmp/x.tar");
+  assert.deepEqual(args.slice(0, 3), ["import", "--change", "ENV LANG=C.UTF-8"]);
+  assert.deepEqual(args.slice(-4), ["--change", "LABEL io.github.brics-env.bootstrap-key=k123", "/tmp/x.tar", "localhost/brics_jupyterhub_base:debian-trixie"]);
+  assert.equal(args.filter((a) => a === "--change").length, hub.changes.length + 1);
+});
+
+test("--only picks bases by kind; none given means all; an unknown kind is named", () => {
+  assert.deepEqual(parseBaseKinds(" slurm, ,jupyterhub"), ["slurm", "jupyterhub"]);
+  assert.throws(() => parseBaseKinds("slurm,hub"), /--only: unknown base 'hub'; expected jupyterhub or slurm/);
+  assert.deepEqual(selectBases(["slurm"]).map((b) => b.kind), ["slurm"]);
+  assert.deepEqual(selectBases([]).map((b) => b.kind), BASES.map((b) => b.kind));
+  assert.deepEqual(selectBases().map((b) => b.kind), ["jupyterhub", "slurm"]);
 });
