@@ -40,14 +40,15 @@ export interface ResourcesOptions {
   readonly build?: boolean;
 }
 
-export async function planImageBuilds(env: Environment): Promise<ImageBuild[]> {
+/** `vars`: the BRICS_ENV_* variables to apply; this process's environment unless given. */
+export async function planImageBuilds(env: Environment, vars: Readonly<Record<string, string | undefined>> = variables()): Promise<ImageBuild[]> {
   const root = repoRoot();
   const argfiles: Partial<Record<ImageName, string>> = {};
   for (const image of ["brics_jupyterhub", "brics_slurm"] as const) {
     const file = join(root, image, "argfile.conf");
     if (existsSync(file)) argfiles[image] = await readFile(file, "utf8");
   }
-  return imageBuilds(env, { argfiles, variables: variables() });
+  return imageBuilds(env, { argfiles, variables: vars });
 }
 
 /**

@@ -13,7 +13,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { Browser, formAction, hiddenXsrf, visibleText } from "./browser.js";
-import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
+import { collectLogs, exists, sh, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { startCmdlineScan, tokenOfRunningJob } from "./secretScan.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
@@ -93,20 +93,6 @@ async function hashesOfHubState(): Promise<string> {
 function assertAnnouncementShownAsText(page: { body: string }, where: string): void {
   assert.ok(page.body.includes(ANNOUNCEMENT_AS_HTML), `${where} shows the announcement`);
   assert.ok(!page.body.includes("<script>alert("), `${where} does not carry the announcement's HTML as markup`);
-}
-
-/** Spawns the user's server through the options form and waits until it answers through the proxy. */
-async function spawnAndReach(browser: Browser, base: string, user: string, options: Record<string, string>): Promise<number> {
-  const started = Date.now();
-  const form = await browser.get(`${base}hub/spawn`);
-  assert.equal(form.status, 200, "spawn form");
-  assert.ok(form.body.includes(`value="${options["brics_project"]}"`), `the form offers ${options["brics_project"]}`);
-  const posted = await browser.postForm(formAction(form), options, false);
-  // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
-  assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
-  const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
-  h.log(`server reachable after ${seconds(started)} s: ${JSON.stringify(status)}`);
-  return seconds(started);
 }
 
 /**
@@ -229,7 +215,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 5. Spawn through the options form, the production way (ssh -> sudo -> wrapper -> sbatch),
     //    with every command line on both sides recorded while it runs.
     const scans = [await startCmdlineScan(HUB), await startCmdlineScan(SLURM)] as const;
-    h.record("spawn request -> server reachable", await spawnAndReach(browser, base, user, options));
+    h.record("spawn request -> server reachable", await h.spawnAndReach(browser, base, user, options));
 
     // 5a. The Hub API token (in the job's environment) was never on a command line on either side,
     //     nor in sshd's, sudo's or the hub's log.
@@ -362,11 +348,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     );
 
     // 6c. Hub restart: cleanup_servers = False keeps the server.
-    await h.timed("fault: hub container restarted", async () => {
-      const r = await podman(["restart", "--time", "20", HUB], 180_000);
-      assert.equal(r.code, 0, `podman restart: ${r.err}`);
-      await hubHealthy(base, 180);
-    });
+    await h.timed("fault: hub container restarted", () => h.restartHub(base));
     await until("the server after the hub restart", 60, () => serverStatus(browser, base, user));
     assert.deepEqual((await slurmJobs(SLURM)).map((j) => j.id), [job.id], "same job after the hub restart");
 
@@ -395,7 +377,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(again.status, 200, "the earlier login session is still valid: the hub database was kept");
 
     // 8b. A server nobody uses stops itself: its job leaves the queue, the hub offers Start again.
-    await spawnAndReach(session, base, user, options);
+    await h.spawnAndReach(session, base, user, options);
     const [idleJob] = await slurmJobs(SLURM);
     assert.ok(idleJob, "the second server runs as a job");
     const idleSince = Date.now();

@@ -11,17 +11,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { connect } from "node:net";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Browser, formAction } from "./browser.js";
 import { collectLogs, podman, slurmJobs } from "./podmanProbe.js";
-import { hubHealthy, seconds, serverStatus, stackHarness, until } from "./harness.js";
+import { hubHealthy, refusedOnLoopback, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { configMapForIssuer, ISSUER_URL, issuerLog, loggedInAs, login, projectChoices, startIssuer, tokenFromIssuer } from "./issuer.js";
-import { buildFixtureImage, CLIENT_IMAGE, SERVER_IMAGE, ZenithServer, type Tunnel } from "./zenithServer.js";
-import { BASES } from "../../src/plan/bootstrapBases.js";
-import { ZENITH_CLIENT_IMAGE_VARIABLE } from "../../src/plan/images.js";
+import { restartCount, startedAt, ZenithServer, zenithClientConfig, zenithDeployFiles } from "./zenithServer.js";
 import { podName, podmanContainerName } from "../../src/plan/names.js";
 
 const ENV = "dev_realauth_zenithclient" as const;
@@ -29,84 +25,22 @@ const POD = podName(ENV);
 const HUB = podmanContainerName(ENV, "jupyterhub");
 const SLURM = podmanContainerName(ENV, "slurm");
 const CLIENT = podmanContainerName(ENV, "zenith-client");
-/** A Zenith client image to test instead of the stand-in (e.g. one built from the real client). */
-const CLIENT_IMAGE_VAR = "BRICS_ENV_TEST_ZENITH_CLIENT_IMAGE";
 
 const h = stackHarness(ENV);
 const server = new ZenithServer("brics-stack-zenith-server");
-
-/** The one tunnel the server holds once the client has connected (again). */
-async function tunnelUp(what: string, except?: Tunnel): Promise<Tunnel> {
-  return until(what, 120, async () => {
-    const tunnels = await server.tunnels();
-    const fresh = tunnels.filter((t) => except === undefined || t.ssh_connection !== except.ssh_connection);
-    return fresh.length === 1 ? fresh[0] : undefined;
-  });
-}
-
-/** When the container last started, in ms since the epoch. */
-async function startedAt(container: string): Promise<number> {
-  const r = await podman(["inspect", "--format", "{{.State.StartedAt.UnixMilli}}", container]);
-  return Number(r.out.trim());
-}
-
-async function restartCount(container: string): Promise<number> {
-  const r = await podman(["inspect", "--format", "{{.RestartCount}}", container]);
-  return Number(r.out.trim());
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port, timeout: 3000 });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once("error", () => resolve(true));
-    s.once("timeout", () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
-function zenithClientConfig(serverAddress: string, serverPort: number): string {
-  // snake_case for the connection, camelCase for the OIDC settings: the client takes both.
-  return [
-    `server_address: ${serverAddress}`,
-    `server_port: ${serverPort}`,
-    `authOidcIssuer: ${ISSUER_URL}`,
-    "authOidcClientId: jupyterhub",
-    "authOidcClientSecret: stack-test-not-a-secret",
-    "",
-  ].join("\n");
-}
 
 test(`${ENV}: the hub through a Zenith tunnel (JWT login, spawn, server restart), nothing published, tear down`, { timeout: 60 * 60_000 }, async () => {
   const w = h.workspace();
   try {
     await server.preflight();
-    await h.timed("bootstrap base images", () => h.brics(["bootstrap-bases"]));
-    for (const b of BASES) w.env[b.envVar] = b.image;
-    const hubBase = BASES.find((b) => b.kind === "jupyterhub")!.image;
-    const clientImage = process.env[CLIENT_IMAGE_VAR] || CLIENT_IMAGE;
-    await h.timed("Zenith stand-in images", async () => {
-      await buildFixtureImage("zenith_server", SERVER_IMAGE, hubBase);
-      if (clientImage === CLIENT_IMAGE) await buildFixtureImage("zenith_client", CLIENT_IMAGE, hubBase);
-    });
-    w.env[ZENITH_CLIENT_IMAGE_VARIABLE] = clientImage;
-    h.log(`Zenith client image: ${clientImage}${clientImage === CLIENT_IMAGE ? " (stand-in)" : ""}`);
+    await h.timed("bootstrap base images", () => h.bootstrapBases());
 
     // The deploy directory as a site makes it: ConfigMap from init, the Zenith key registered with
     // the server (here: authorised by the stand-in), the client configuration pointing at it.
     await h.brics(["init", ENV, w.deployDir]);
     const data = await configMapForIssuer(w.deployDir);
     const base = data["baseUrl"] ?? "/";
-    const keyPath = join(w.deployDir, "ssh_zenith_client_key");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "stack test Zenith client", "-f", keyPath]);
-    h.atTeardown(["rm", "-f", "-t", "0", server.name]);
-    const address = await server.start(await readFile(`${keyPath}.pub`, "utf8"));
-    await writeFile(join(w.deployDir, "zenith_client_config.yaml"), zenithClientConfig(address, 22), { mode: 0o600 });
+    const address = await zenithDeployFiles(h, server);
     await h.brics(["check", ENV, w.deployDir]);
 
     await h.timed("brics-env resources (image builds)", () => h.brics(["resources", ENV]));
@@ -116,7 +50,7 @@ test(`${ENV}: the hub through a Zenith tunnel (JWT login, spawn, server restart)
     assert.doesNotMatch(upOut, /keeps restarting/);
 
     // The tunnel: the handshake as the client speaks it, recorded by the server.
-    const tunnel = await tunnelUp("the Zenith tunnel");
+    const tunnel = await server.tunnelUp("the Zenith tunnel");
     h.record("zenith-client started -> tunnel configured at the server", Math.round(tunnel.received_at * 10 - (await startedAt(CLIENT)) / 100) / 10);
     // Older clients also send skip_auth: false; newer ones send only what is set.
     const { skip_auth: skipAuth = false, ...sent } = tunnel.config;
@@ -140,7 +74,7 @@ test(`${ENV}: the hub through a Zenith tunnel (JWT login, spawn, server restart)
     for (const line of ports.out.split("\n").filter((l) => l.trim() !== "")) {
       assert.doesNotMatch(line, /->/, `no published port in the pod: ${line}`);
     }
-    assert.ok(await refused(8000), "nothing answers on 127.0.0.1:8000");
+    assert.ok(await refusedOnLoopback(8000), "nothing answers on 127.0.0.1:8000");
 
     // Zenith's auth layer adds the identity token; the hub logs in its short_name.
     await h.timed("issuer started in the hub container", () => startIssuer(HUB));
@@ -168,7 +102,7 @@ test(`${ENV}: the hub through a Zenith tunnel (JWT login, spawn, server restart)
     const restartsBefore = await restartCount(CLIENT);
     const restarted = Date.now();
     await server.restart();
-    const again = await tunnelUp("the tunnel after the Zenith server restarted", tunnel);
+    const again = await server.tunnelUp("the tunnel after the Zenith server restarted", tunnel);
     origin = `http://127.0.0.1:${again.allocated_port}`;
     await hubHealthy(base, 120, origin);
     h.record("Zenith server restart -> tunnel back, hub healthy", seconds(restarted));

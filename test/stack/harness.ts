@@ -5,16 +5,18 @@
  * long each phase took.
  */
 import { after, before } from "node:test";
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
-import type { Browser, Page } from "./browser.js";
+import { formAction, hiddenXsrf, type Browser, type Page } from "./browser.js";
 import { exists, namesMatching, podman } from "./podmanProbe.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
-import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
+import { containersOf, getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { podmanObjectsOf } from "../../src/plan/manifest.js";
 import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
 
@@ -60,6 +62,31 @@ export async function serverStatus(browser: Browser, base: string, user: string)
   return answered(page) ? (JSON.parse(page.body) as Record<string, unknown>) : undefined;
 }
 
+/** The dummy authenticator's login form, filled in and posted; returns the answer (302: logged in). */
+export async function passwordLogin(browser: Browser, base: string, user: string, password: string): Promise<Page> {
+  const loginPage = await browser.get(`${base}hub/login`);
+  assert.equal(loginPage.status, 200, "login page");
+  const xsrf = hiddenXsrf(loginPage);
+  assert.ok(xsrf, "the login form carries an _xsrf value");
+  return browser.postForm(formAction(loginPage), { _xsrf: xsrf, username: user, password }, false);
+}
+
+/** Whether a connection to 127.0.0.1:`port` is refused (nothing is published there). */
+export function refusedOnLoopback(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port, timeout: 3000 });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", () => resolve(true));
+    s.once("timeout", () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
 export function seconds(since: number): number {
   return Math.round((Date.now() - since) / 100) / 10;
 }
@@ -93,6 +120,16 @@ export interface StackHarness {
    * run at teardown — after the test, or on Ctrl-C / a CI timeout — whatever happened.
    */
   atTeardown(podmanArgs: string[]): void;
+  /**
+   * Restarts the hub container (the user servers stay; where the hub is alone in the pod, the
+   * pod) and waits until the hub is healthy again at `origin`.
+   */
+  restartHub(base: string, origin?: string): Promise<void>;
+  /**
+   * Spawns the user's server through the options form and waits until it answers through the
+   * proxy; returns the seconds from the request to then.
+   */
+  spawnAndReach(browser: Browser, base: string, user: string, options: Record<string, string>): Promise<number>;
   /**
    * `up` waits for the hub only; the Slurm container is ready once its entry point has started
    * every daemon and sshd (it logs "ready"). A user who spawns before that gets an ssh error.
@@ -231,6 +268,29 @@ export function stackHarness(env: EnvName): StackHarness {
       for (const [key, value] of Object.entries(settings)) doc.setIn(["data", key], value);
       await writeFile(cmPath, doc.toString());
       return doc.toJS().data as Record<string, string>;
+    },
+    async restartHub(base: string, origin = ORIGIN): Promise<void> {
+      // As docs/operations.md says: where the hub is the pod's only container, the pod is stopped and
+      // started (podman stops a played pod when its last container stops, so a restart races with that).
+      const alone = containersOf(getEnvironment(env)).length === 1;
+      const steps = alone ? [["pod", "stop", "--time", "20", pod], ["pod", "start", pod]] : [["restart", "--time", "20", podmanContainerName(env, "jupyterhub")]];
+      for (const args of steps) {
+        const r = await podman(args, 180_000);
+        assert.equal(r.code, 0, `podman ${args.join(" ")}: ${r.err}`);
+      }
+      await hubHealthy(base, 180, origin);
+    },
+    async spawnAndReach(browser: Browser, base: string, user: string, options: Record<string, string>): Promise<number> {
+      const started = Date.now();
+      const form = await browser.get(`${base}hub/spawn`);
+      assert.equal(form.status, 200, "spawn form");
+      assert.ok(form.body.includes(`value="${options["brics_project"]}"`), `the form offers ${options["brics_project"]}`);
+      const posted = await browser.postForm(formAction(form), options, false);
+      // Accepted: a redirect to the pending page. Refused options come back as the form, status 200.
+      assert.equal(posted.status, 302, `spawn accepted (got ${posted.status}: ${/alert[^>]*>([^<]*)/.exec(posted.body)?.[1] ?? ""})`);
+      const status = await until("the user's server behind the proxy", 420, () => serverStatus(browser, base, user), 2000);
+      log(`server reachable after ${seconds(started)} s: ${JSON.stringify(status)}`);
+      return seconds(started);
     },
     async slurmReady(timeoutS = 180): Promise<void> {
       await until("the Slurm container's 'ready'", timeoutS, async () => {

@@ -4,8 +4,7 @@
  *
  * The dev images are built by `brics-env resources` (as a user builds them); the prod stage of
  * the Slurm image belongs to no environment (prod drives an external Slurm host), so both prod
- * builds run `podman build` with the build steps the product plans, in the workspace copy that
- * `resources` prepared.
+ * builds run `podman build` with the build steps the product plans (prodImages.ts).
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,12 +12,12 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { buildProdImage } from "./prodImages.js";
 import { DEV_REPOS, makeWorkspace, type Workspace } from "./workspace.js";
 import { baseTrustingIndex, buildWheels, startPackageIndex } from "./pipIndex.js";
 import { watchCmdlines } from "../podman/cmdlines.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
-import { planImageBuilds } from "../../src/commands/resources.js";
-import { BASE_IMAGE_VARIABLE, JUPYTER_USER_ENV_VARIABLE } from "../../src/plan/images.js";
+import { BASE_IMAGE_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
 import { imageRef, volumeName, type ImageName } from "../../src/plan/names.js";
 
@@ -113,19 +112,11 @@ test("stage-dev images build through brics-env resources", { timeout: 45 * 60_00
 
 test("stage-prod images build from the same Containerfiles and seams", { timeout: 30 * 60_000 }, async () => {
   assert.ok(ws);
-  // dev_dummyauth's plan holds both images; only the target and the tag change for prod.
-  for (const build of await planImageBuilds(DEV_ENV)) {
-    const tag = `${PROD_TAG_PREFIX}${build.image}:prod`;
-    // The plan read this process's environment; the bases were set in the workspace's.
-    const base = ws.env[BASE_IMAGE_VARIABLE[build.image]];
-    assert.ok(base, `${BASE_IMAGE_VARIABLE[build.image]} is set`);
-    // Likewise the user environment the workspace chose (Debian's JupyterLab) for the Slurm image.
-    const userEnv = build.image === "brics_slurm" ? { JUPYTER_USER_ENV: ws.env[JUPYTER_USER_ENV_VARIABLE] ?? "" } : {};
-    const args = Object.entries({ ...build.buildArgs, BASE_IMAGE: base, ...userEnv }).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
-    const t0 = Date.now();
-    await run("podman", ["build", "--layers", "-f", join(ws.pkg, build.containerfile), "--target", "stage-prod", "-t", tag, ...args, join(ws.pkg, build.contextDir)]);
+  for (const image of ["brics_jupyterhub", "brics_slurm"] as const) {
+    const tag = `${PROD_TAG_PREFIX}${image}:prod`;
+    const took = await buildProdImage(ws, image, tag);
     prodTags.push(tag);
-    log(`${build.image} stage-prod: ${Math.round((Date.now() - t0) / 1000)} s`);
+    log(`${image} stage-prod: ${took} s`);
   }
   assert.equal(prodTags.length, 2, "both images have a prod build");
 });

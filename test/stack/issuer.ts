@@ -21,6 +21,8 @@ export const ISSUER_URL = `http://127.0.0.1:${ISSUER_PORT}/realms/test`;
 export const PLATFORM = "brics.aip1.notebooks.shared";
 export const AUDIENCE = "zenith-jupyter";
 export const TOKEN_HEADER = "X-Auth-Id-Token";
+/** The Unix account of the valid token's one project on the platform (proj1.brics). */
+export const TOKEN_ACCOUNT = "alice.proj1";
 const ISSUER_IN_HUB = "/tmp/brics-env-stack-issuer.py";
 const TOKENS_IN_HUB = "/tmp/brics-env-stack-tokens";
 const ISSUER_LOG = "/tmp/brics-env-stack-issuer.log";

@@ -7,13 +7,21 @@
  * port>, as Zenith's proxy reaches it at the sshd's address; nothing else is contacted.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { until, type StackHarness } from "./harness.js";
+import { ISSUER_URL } from "./issuer.js";
 import { podman } from "./podmanProbe.js";
+import { BASES } from "../../src/plan/bootstrapBases.js";
+import { ZENITH_CLIENT_IMAGE_VARIABLE } from "../../src/plan/images.js";
 import { repoRoot } from "../../src/paths.js";
 
 export const SERVER_IMAGE = "localhost/brics_test_zenith_server:standin";
 export const CLIENT_IMAGE = "localhost/brics_test_zenith_client:standin";
+/** A Zenith client image to test instead of the stand-in (e.g. one built from the real client). */
+const CLIENT_IMAGE_VAR = "BRICS_ENV_TEST_ZENITH_CLIENT_IMAGE";
 /** Remote forwards get ports from here; Zenith's server takes only registered ports (< 49152). */
 const FIRST_PORT = 42000;
 const PORTS = 8;
@@ -129,6 +137,14 @@ export class ZenithServer {
       .map((l) => JSON.parse(l) as Tunnel);
   }
 
+  /** The one tunnel the server holds once the client has connected (again: not `except`). */
+  async tunnelUp(what: string, except?: Tunnel): Promise<Tunnel> {
+    return until(what, 120, async () => {
+      const fresh = (await this.tunnels()).filter((t) => except === undefined || t.ssh_connection !== except.ssh_connection);
+      return fresh.length === 1 ? fresh[0] : undefined;
+    });
+  }
+
   async restart(): Promise<void> {
     const r = await podman(["restart", "-t", "2", this.name]);
     assert.equal(r.code, 0, `restarting the Zenith server stand-in: ${r.err}`);
@@ -146,4 +162,53 @@ export class ZenithServer {
   async exists(): Promise<boolean> {
     return (await podman(["container", "exists", this.name])).code === 0;
   }
+}
+
+/** zenith_client_config.yaml for the stand-in server, with the OIDC settings of the test's issuer. */
+export function zenithClientConfig(serverAddress: string, serverPort: number): string {
+  // snake_case for the connection, camelCase for the OIDC settings: the client takes both.
+  return [
+    `server_address: ${serverAddress}`,
+    `server_port: ${serverPort}`,
+    `authOidcIssuer: ${ISSUER_URL}`,
+    "authOidcClientId: jupyterhub",
+    "authOidcClientSecret: stack-test-not-a-secret",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The Zenith side of a deploy directory, as a site gets it, played by the stand-ins: the client
+ * image (the stand-in, or BRICS_ENV_TEST_ZENITH_CLIENT_IMAGE) through the product's override, a key
+ * pair registered with the server (here: authorised by the stand-in, started now, removed at
+ * teardown), and the client configuration pointing at the server. Needs the bootstrapped bases;
+ * returns the server's address.
+ */
+export async function zenithDeployFiles(h: StackHarness, server: ZenithServer): Promise<string> {
+  const w = h.workspace();
+  const hubBase = BASES.find((b) => b.kind === "jupyterhub")!.image;
+  const clientImage = process.env[CLIENT_IMAGE_VAR] || CLIENT_IMAGE;
+  await h.timed("Zenith stand-in images", async () => {
+    await buildFixtureImage("zenith_server", SERVER_IMAGE, hubBase);
+    if (clientImage === CLIENT_IMAGE) await buildFixtureImage("zenith_client", CLIENT_IMAGE, hubBase);
+  });
+  w.env[ZENITH_CLIENT_IMAGE_VARIABLE] = clientImage;
+  h.log(`Zenith client image: ${clientImage}${clientImage === CLIENT_IMAGE ? " (stand-in)" : ""}`);
+  const keyPath = join(w.deployDir, "ssh_zenith_client_key");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "stack test Zenith client", "-f", keyPath]);
+  h.atTeardown(["rm", "-f", "-t", "0", server.name]);
+  const address = await server.start(await readFile(`${keyPath}.pub`, "utf8"));
+  await writeFile(join(w.deployDir, "zenith_client_config.yaml"), zenithClientConfig(address, 22), { mode: 0o600 });
+  return address;
+}
+
+/** When the container last started, in ms since the epoch. */
+export async function startedAt(container: string): Promise<number> {
+  const r = await podman(["inspect", "--format", "{{.State.StartedAt.UnixMilli}}", container]);
+  return Number(r.out.trim());
+}
+
+export async function restartCount(container: string): Promise<number> {
+  const r = await podman(["inspect", "--format", "{{.RestartCount}}", container]);
+  return Number(r.out.trim());
 }

@@ -148,3 +148,15 @@ describe("the advice when a base image cannot be pulled", () => {
     }
   });
 });
+
+describe("planImageBuilds", () => {
+  it("reads the repository's argfiles and applies the variables it is given, not this process's", async () => {
+    const { planImageBuilds } = await import("../../src/commands/resources.js");
+    const builds = await planImageBuilds(getEnvironment("dev_dummyauth"), { BRICS_ENV_JUPYTER_USER_ENV: "debian", BRICS_ENV_SLURM_BASE_IMAGE: "localhost/base:x" });
+    const slurm = builds.find((b) => b.image === "brics_slurm");
+    assert.equal(slurm?.buildArgs["JUPYTER_USER_ENV"], "debian");
+    assert.equal(slurm?.buildArgs["BASE_IMAGE"], "localhost/base:x");
+    const plain = (await planImageBuilds(getEnvironment("dev_dummyauth"), {})).find((b) => b.image === "brics_slurm");
+    assert.equal(plain?.buildArgs["JUPYTER_USER_ENV"], "miniforge", "argfile.conf's value without the variable");
+  });
+});
