@@ -158,7 +158,7 @@ showing build progress on stderr; a build whose inputs (Containerfile, build con
 args, target, base image) are unchanged since the image was built is skipped (the image carries
 their hash as a label). Each build checks what it installed (versions, imports, console
 scripts, the brics entry points) and stops, naming the package, when something is broken. Creates the volumes
-jupyterhub_root_<env> (and slurm_root_<env>) from volumes/<kind>/, owned as configured;
+jupyterhub_root_<env> (and slurm_root_<env>, slurm_home_<env>) from volumes/<kind>/, owned as configured;
 an existing volume is kept, never refilled.
 
 Environment:

@@ -21,7 +21,12 @@ export function podmanContainerName(env: EnvName, container: ContainerName): str
   return `${podName(env)}-${container}`;
 }
 
-export type VolumeKind = "jupyterhub_root" | "slurm_root";
+/**
+ * jupyterhub_root: the hub's configuration (brought in line with the repository by `up`), state
+ * and logs; slurm_root: the in-pod Slurm's logs and spool; slurm_home: the in-pod Slurm's /home,
+ * where users' files and their jobs' output live, so that they outlive the container.
+ */
+export type VolumeKind = "jupyterhub_root" | "slurm_root" | "slurm_home";
 
 export function volumeName(kind: VolumeKind, env: EnvName): string {
   return `${kind}_${env}`;

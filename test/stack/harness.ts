@@ -16,7 +16,7 @@ import { makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/effects/bootstrap.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { podmanObjectsOf } from "../../src/plan/manifest.js";
-import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
+import { podName, podmanContainerName } from "../../src/plan/names.js";
 
 export const ORIGIN = "http://127.0.0.1:8000";
 
@@ -103,6 +103,9 @@ export interface StackHarness {
 /** Registers the before/after hooks of a scenario on `env` and returns what its test uses. */
 export function stackHarness(env: EnvName): StackHarness {
   const pod = podName(env);
+  // The environment's named volumes (not those podman makes for its Secrets).
+  const objects = podmanObjectsOf(getEnvironment(env));
+  const dataVolumes = objects.volumes.filter((v) => !objects.secrets.includes(v));
   const durations: [string, number][] = [];
   const teardowns: string[][] = [];
   let ws: Workspace | undefined;
@@ -128,7 +131,7 @@ export function stackHarness(env: EnvName): StackHarness {
     const found: string[] = [];
     if (await exists("pod", pod)) found.push(`pod ${pod}`);
     for (const c of await namesMatching("container", pod)) found.push(`container ${c}`);
-    for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) {
+    for (const v of dataVolumes) {
       if (await exists("volume", v)) found.push(`volume ${v}`);
     }
     for (const s of await namesMatching("secret", `-${env}`)) found.push(`secret ${s}`);
@@ -175,7 +178,7 @@ export function stackHarness(env: EnvName): StackHarness {
       } catch (e) {
         log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
         await podman(["pod", "rm", "-f", pod]);
-        for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) await podman(["volume", "rm", "-f", v]);
+        for (const v of dataVolumes) await podman(["volume", "rm", "-f", v]);
         for (const secret of podmanObjectsOf(getEnvironment(env)).secrets) {
           await podman(["secret", "rm", secret]);
           await podman(["volume", "rm", "-f", secret]);
