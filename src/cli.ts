@@ -270,22 +270,44 @@ Examples:
     name: "down",
     description: "Remove the environment's pod; with --force also its volumes and Secrets.",
     args: [ENV_ARG, DEFAULT_DEPLOY_DIR_ARG],
-    options: [{ name: "force", description: "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>) and Secrets: state is lost" }],
+    options: [
+      {
+        name: "force",
+        description: "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>, slurm_home_<env>) and Secrets: state is lost",
+      },
+      { name: "stop-servers", description: "first stop every user server through the hub, cancelling its Slurm job" },
+      { name: "ignore-servers", description: "do not ask the hub about user servers: --force removes everything even while they run" },
+    ],
     after: `
+First asks the running hub (with its brics-env service's token, inside the hub container) how
+many user servers are running or starting. Without --force it says so and what becomes of their
+jobs: with Slurm in the pod they end with the pod's Slurm container; with external Slurm they keep
+running and the next 'up' finds them again (the hub's database keeps their records). --force
+refuses while any run, or when the hub does not answer, removing nothing: --stop-servers stops
+them through the hub first (each spawner cancels its job; up to 180 s) and, with Slurm in the pod,
+waits until no user server's job (spawner-jupyterhub) is left in the queue; --ignore-servers goes
+ahead without asking. When the hub is not running there is nothing to ask: with external Slurm,
+--force says that jobs may still run on the Slurm host.
+
 Removes pod jupyterhub-slurm-<env> and its containers by name (combined.yaml is not needed).
-Without --force the volumes (the hub's database, logs, Slurm state) and the Secrets stay, and
-the next 'up' reuses them. With --force they are removed by name on every podman version
+Without --force the volumes (the hub's database, logs, Slurm state, users' homes) and the Secrets
+stay, and the next 'up' reuses them. With --force they are removed by name on every podman version
 (older podman's 'kube down --force' leaves some behind). Files in <deploy_dir> are never touched,
 except its .podman-play/ scratch directory. Says how long podman's own 'pod rm' took (it stops
 the containers first; on podman 4.3 that is most of the time).
 
 Examples:
   brics-env down dev_dummyauth
-  brics-env down dev_dummyauth --force`,
+  brics-env down dev_dummyauth --force --stop-servers
+  brics-env backup prod && brics-env down prod --force --ignore-servers   # moving to another host`,
     run: async ([envName, dir], opts) => {
       const env = resolveEnv(envName!);
       const { downCommand } = await import("./commands/down.js");
-      await downCommand(env, resolveDeployDir(env, dir), { force: flag(opts, "force") });
+      await downCommand(env, resolveDeployDir(env, dir), {
+        force: flag(opts, "force"),
+        stopServers: flag(opts, "stop-servers"),
+        ignoreServers: flag(opts, "ignore-servers"),
+      });
     },
   },
   {

@@ -56,3 +56,9 @@ export function imageRef(image: ImageName, stage: Stage): string {
 export function podHostname(env: EnvName): string {
   return podName(env).replaceAll("_", "-");
 }
+
+/**
+ * The Slurm job name of every user server: the batch script's `--job-name` (brics_hub/slurm.py;
+ * a unit test keeps the two equal), by which brics-env finds the hub's jobs in an in-pod queue.
+ */
+export const SPAWNER_JOB_NAME = "spawner-jupyterhub";
