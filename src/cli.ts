@@ -3,11 +3,10 @@
  * brics-env: deploys the BriCS JupyterHub + Slurm environments with podman kube play.
  * Exit codes: 0 success, 1 failure (including validation errors), 2 usage errors.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { resolve } from "node:path";
 import { ArgumentError, parseCommandLine, type CommandSpec, type OptionValues, type ProgramSpec } from "./cliArgs.js";
 import { ENV_NAMES, UnknownEnvironmentError } from "./plan/environments.js";
-import { repoRoot } from "./paths.js";
+import { packageVersion } from "./paths.js";
 import { parsePositiveInt, ReportedFailure, resolveDeployDir, resolveEnv, UsageError } from "./commands/common.js";
 
 // Each command's module is imported only when that command runs: a process pays at start-up
@@ -42,14 +41,6 @@ const DEPLOY_DIR_VARS = `  BRICS_ENV_FOLLOW_OUTSIDE_LINKS=1  let deploy-director
 const PODMAN_VARS = `  BRICS_ENV_PODMAN                  podman executable (default: podman on PATH)
   CONTAINERS_CONF                   podman's containers.conf; replaces every other one (brics-env
                                     does not need it once doctor's drop-in is installed)`;
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(repoRoot(), "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
-  } catch {
-    return "0.0.0";
-  }
-}
 
 /** Rejects a malformed --publish before anything runs (a usage error, exit 2). */
 async function checkPublish(entries: readonly string[] | undefined): Promise<void> {
@@ -308,6 +299,59 @@ Examples:
         stopServers: flag(opts, "stop-servers"),
         ignoreServers: flag(opts, "ignore-servers"),
       });
+    },
+  },
+  {
+    name: "backup",
+    description: "Write one archive of an environment's state: the hub's database and secrets, the deploy ConfigMap and keys.",
+    args: [ENV_ARG, { name: "file", required: false, description: "the archive to write (default: <deploy_dir>/backups/<env>-<UTC time>.tar.gz)" }],
+    options: [{ name: "deploy-dir", value: "<dir>", description: "the environment's deploy directory (default: deploy/<env> in the repository)" }],
+    after: `
+Copies the hub's database with SQLite's online backup API (consistent while the hub runs and
+writes; in the hub container, or, when the hub is not running, in a throw-away container of the
+hub image with jupyterhub_root_<env> mounted), with the cookie secret, the crypt key (without
+which users' stored auth state cannot be read), the services' tokens, the JupyterHub version that
+wrote the database, and from the deploy directory deploy-configmap.yaml and the key files
+(combined.yaml is made again by up). Writes a gzipped tar with brics-env-backup.json inside (format
+version, environment, each file's size and sha256), 0600, in a 0700 directory when it makes one;
+an existing file is never overwritten. Secrets pass through pipes only, never a command line or a
+temporary file. Refuses when the deploy directory has no deploy-configmap.yaml. Says how long it
+took. Users' homes (slurm_home_<env>) and logs are not in it.
+
+Examples:
+  brics-env backup prod --deploy-dir /srv/brics/deploy
+  brics-env backup dev_dummyauth /var/backups/brics/dev_dummyauth.tar.gz`,
+    run: async ([envName, file], opts) => {
+      const env = resolveEnv(envName!);
+      const { backupCommand } = await import("./commands/backup.js");
+      await backupCommand(env, resolveDeployDir(env, str(opts, "deploy-dir")), file === undefined ? undefined : resolve(file));
+    },
+  },
+  {
+    name: "restore",
+    description: "Bring an environment's state back from a backup archive (then run up).",
+    args: [ENV_ARG, { name: "file", required: true, description: "an archive written by brics-env backup" }, DEFAULT_DEPLOY_DIR_ARG],
+    options: [{ name: "overwrite", description: "replace a live environment's state and differing deploy files (backing them up first)" }],
+    after: `
+Checks the archive completely first (format, environment, every file's checksum, nothing missing
+or extra) and changes nothing when anything is wrong. Refuses, changing nothing, when the
+environment is live: its hub runs, jupyterhub_root_<env> holds a database, or the deploy directory
+has different files; with --overwrite it backs that up first (<deploy_dir>/backups/
+<env>-<time>-before-restore.tar.gz), stops only the hub container, and replaces it. Creates
+jupyterhub_root_<env> (as resources does) when it is not there, writes the hub's database,
+cookie secret, crypt key and tokens into it (0600, with a throw-away container of the hub image,
+which must exist: brics-env resources <env>), and the archive's deploy files into <deploy_dir>
+(private keys 0600). Says how many users and servers recorded as running it brought back. Starts
+nothing: run 'brics-env up <env> <deploy_dir>' next; the hub then asks Slurm about each recorded
+server (a job still running is reachable again) and users' sessions stay valid.
+
+Examples:
+  brics-env restore prod /var/backups/brics/prod-20261126T102030Z.tar.gz /srv/brics/deploy
+  brics-env restore dev_dummyauth deploy/dev_dummyauth/backups/dev_dummyauth-20261126T102030Z.tar.gz --overwrite`,
+    run: async ([envName, file, dir], opts) => {
+      const env = resolveEnv(envName!);
+      const { restoreCommand } = await import("./commands/restore.js");
+      await restoreCommand(env, resolve(file!), resolveDeployDir(env, dir), { overwrite: flag(opts, "overwrite") });
     },
   },
   {
