@@ -118,9 +118,11 @@ export async function imageJupyterhubVersion(image: string): Promise<string> {
 
 /** `jupyterhub upgrade-db` on the volume's database with `image`'s JupyterHub, then records `to` as its version. */
 export async function upgradeDatabase(image: string, volume: string, to: string): Promise<void> {
-  // Only the database URL matters to upgrade-db; no configuration file is read.
-  const r = await runOneOff(image, ["upgrade-db", `--db=sqlite:///${VOLUME_MOUNT}${SRV}/jupyterhub.sqlite`, "--JupyterHub.config_file=/dev/null"], {
+  // Only the database URL matters to upgrade-db: run where there is no jupyterhub_config.py to read
+  // (it skips a missing default one, and refuses one named that is not a config file).
+  const r = await runOneOff(image, ["upgrade-db", `--db=sqlite:///${VOLUME_MOUNT}${SRV}/jupyterhub.sqlite`], {
     entrypoint: "jupyterhub",
+    workdir: "/tmp",
     volumes: { [volume]: VOLUME_MOUNT },
     timeoutMs: 600_000,
   });

@@ -408,6 +408,7 @@ export interface OneOffOptions {
   /** Named volumes to mount: name -> path in the container. */
   readonly volumes?: Readonly<Record<string, string>>;
   readonly entrypoint?: string;
+  readonly workdir?: string;
   readonly input?: string | Buffer;
   readonly timeoutMs?: number;
 }
@@ -417,6 +418,7 @@ export async function runOneOff(image: string, command: readonly string[], opts:
   const args = ["run", "--rm", "--network", "none"];
   if (opts.input !== undefined) args.push("--interactive");
   if (opts.entrypoint !== undefined) args.push("--entrypoint", opts.entrypoint);
+  if (opts.workdir !== undefined) args.push("--workdir", opts.workdir);
   for (const [volume, path] of Object.entries(opts.volumes ?? {})) args.push("--volume", `${volume}:${path}`);
   args.push(image, ...command);
   return podmanAllowFailure(args, { timeoutMs: opts.timeoutMs ?? 300_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
@@ -440,24 +442,26 @@ export interface ContainerFacts {
   readonly annotations: Readonly<Record<string, string>>;
 }
 
-/** What `up` compares of each existing container, in one podman call; absent names are left out. */
+/** What `up` compares of each existing container (asked side by side); absent names are left out. */
 export async function containerFacts(names: readonly string[]): Promise<ContainerFacts[]> {
-  if (names.length === 0) return [];
-  const r = await podmanAllowFailure(["container", "inspect", ...names]);
-  // podman prints the containers it found even when another is missing (and then exits non-zero).
-  const rows = JSON.parse(r.stdout.trim() || "[]") as Array<{
-    Name?: string;
-    Image?: string;
-    State?: { Status?: string };
-    Config?: { Env?: string[] | null; Annotations?: Record<string, string> | null };
-  }>;
-  return rows.map((c) => ({
-    name: c.Name ?? "",
-    state: c.State?.Status ?? "unknown",
-    imageId: c.Image ?? "",
-    env: c.Config?.Env ?? [],
-    annotations: c.Config?.Annotations ?? {},
-  }));
+  const answers = await Promise.all(names.map((name) => podmanAllowFailure(["container", "inspect", name])));
+  return answers.flatMap((r) => {
+    // An absent container is an error of its own, never taken for the others'.
+    if (r.exitCode !== 0) return [];
+    const rows = JSON.parse(r.stdout.trim() || "[]") as Array<{
+      Name?: string;
+      Image?: string;
+      State?: { Status?: string };
+      Config?: { Env?: string[] | null; Annotations?: Record<string, string> | null };
+    }>;
+    return rows.map((c) => ({
+      name: c.Name ?? "",
+      state: c.State?.Status ?? "unknown",
+      imageId: c.Image ?? "",
+      env: c.Config?.Env ?? [],
+      annotations: c.Config?.Annotations ?? {},
+    }));
+  });
 }
 
 /** Stops (SIGTERM, then SIGKILL after `stopTimeoutS`) and removes a container, if it exists. */

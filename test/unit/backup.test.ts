@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -145,6 +146,31 @@ describe("backup archive files", () => {
       const chunks: Buffer[] = [];
       for await (const c of create({ cwd: tmpdir(), portable: true }, [dir.slice(tmpdir().length + 1)]) as AsyncIterable<Buffer>) chunks.push(c);
       await assert.rejects(readTarEntries(gzipSync(Buffer.concat(chunks))), /is a Directory, not a file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("restore, before it touches anything", () => {
+  it("refuses a damaged archive, listing what is wrong, with the deploy directory as it was", async () => {
+    const { restoreCommand } = await import("../../src/commands/restore.js");
+    const { ReportedFailure } = await import("../../src/commands/common.js");
+    const dir = mkdtempSync(join(tmpdir(), "brics-restore-test-"));
+    try {
+      const entries = backupEntries(CONTENTS, META).map((e) => (e.path === "hub/jupyterhub_crypt_key" ? { ...e, data: Buffer.from("tampered") } : e));
+      const file = join(dir, "b.tar.gz");
+      await writeBackupArchive(file, entries, META.created);
+      const deployDir = join(dir, "deploy");
+      const said: string[] = [];
+      const out = { say: (l: string) => said.push(l), progress: () => undefined, warn: (l: string) => said.push(l) };
+      await assert.rejects(restoreCommand(ENV, file, deployDir, { overwrite: true }, out), ReportedFailure);
+      assert.deepEqual(said.slice(1), ["  - hub/jupyterhub_crypt_key does not match its checksum: the archive is damaged"]);
+      assert.match(said[0]!, /cannot be restored; nothing was changed:$/);
+      assert.equal(existsSync(deployDir), false, "nothing was written");
+      await assert.rejects(restoreCommand(ENV, join(dir, "missing.tar.gz"), deployDir, {}, out), /ENOENT/);
+      await writeFile(join(dir, "junk.tar.gz"), "not an archive");
+      await assert.rejects(restoreCommand(ENV, join(dir, "junk.tar.gz"), deployDir, {}, out), /junk\.tar\.gz cannot be read: .*no brics-env-backup\.json|junk\.tar\.gz cannot be read/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
