@@ -162,7 +162,7 @@ export function stackHarness(env: EnvName): StackHarness {
     process.once(signal, () => {
       if (ws !== undefined && createdPod) {
         log(`${signal}: tearing ${env} down`);
-        spawnSync(process.execPath, [ws.cli, "down", env, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
+        spawnSync(process.execPath, [ws.cli, "down", env, ws.deployDir, "--force", "--ignore-servers"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
       }
       for (const args of teardowns) spawnSync("podman", args, { stdio: "inherit", timeout: 60_000 });
       ws?.remove();
@@ -174,7 +174,8 @@ export function stackHarness(env: EnvName): StackHarness {
     // Someone else's environment (before() refused to start) is never touched.
     if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
       try {
-        await brics(["down", env, workspace().deployDir, "--force"], 10 * 60_000);
+        // A test that failed may leave a server running: cleaning up must not wait on the hub for it.
+        await brics(["down", env, workspace().deployDir, "--force", "--ignore-servers"], 10 * 60_000);
       } catch (e) {
         log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
         await podman(["pod", "rm", "-f", pod]);
