@@ -232,8 +232,20 @@ container until its sshd and slurmctld answer, and prints the login URL (and, fo
 authentication, the user and where the password is). Zenith environments are not polled on a
 local port; instead the zenith-client container is watched for 15 s and a restart (a failed
 tunnel) is a warning with its last log lines. On timeout prints the last log lines of
-each container and exits 1, leaving the pod for inspection. If the pod is already running,
-says so and changes nothing. Volumes and keys are always kept. Gives the in-pod Slurm container
+each container and exits 1, leaving the pod for inspection. Volumes and keys are always kept.
+
+Before the play, brings the volume's /etc/jupyterhub (jupyterhub_config.py, the brics_hub module)
+in line with this package, naming the files it changed (the hub's state beside them is not
+touched), and, when the hub image's JupyterHub is not the one that wrote the database, backs it up
+(<deploy_dir>/backups/) and runs the image's 'jupyterhub upgrade-db', saying so; a failed upgrade
+names the backup. On a running (or degraded) pod, applies what changed in place instead: compares
+each container with the manifest (its definition's hash), the ConfigMap's values, its image and
+the hub's configuration files; recreates only the containers a change concerns (podman create
+--pod, values passed through podman's environment), restarts the hub when only its files
+changed, starts a stopped one, and leaves the others running (an in-pod Slurm container, whose
+slurmd runs the users' jobs, when the change is the hub's); says what it did and why, or that
+nothing changed. Refuses other published ports (they are the pod's: down, then up) and
+recreating the Slurm container while user servers run in it. Gives the in-pod Slurm container
 CAP_SYS_ADMIN only when the image's Slurm needs it (24.11 and later; the version is recorded on
 the image by resources), and says so; under rootful podman, says what that means for published
 ports and the capability.
@@ -243,7 +255,8 @@ ${PODMAN_VARS}
 
 Examples:
   brics-env up dev_dummyauth
-  brics-env up dev_realauth ~/brics/deploy --timeout 600`,
+  brics-env up dev_realauth ~/brics/deploy --timeout 600
+  brics-env up prod /srv/brics/deploy --no-build     # apply an edited deploy-configmap.yaml to the running pod`,
     run: async ([envName, dir], opts) => {
       const env = resolveEnv(envName!);
       const publish = list(opts, "publish");
@@ -408,8 +421,8 @@ Examples:
     after: `
 Reads podman state. Where the hub container runs, also asks the hub for its JupyterHub version,
 number of users and servers running (or starting), inside the container with the token of the
-hub's brics-env service (read-only scopes; never on a command line); "hub: not answering (...)"
-says why when it cannot.
+hub's brics-env service (never on a command line; its role may read users and servers and stop
+servers, for down --stop-servers); "hub: not answering (...)" says why when it cannot.
 
 Examples:
   brics-env status
@@ -482,8 +495,10 @@ const PROGRAM: ProgramSpec = {
   after: `
 Typical use:
   brics-env up dev_dummyauth              # init, check, resources, manifest, kube play, wait for the hub
+  brics-env up dev_dummyauth              # again, after a change: applied to the running pod
+  brics-env backup dev_dummyauth          # the hub's state and the deploy files, in one archive
   brics-env down dev_dummyauth            # stop; volumes kept
-  brics-env down dev_dummyauth --force    # also remove volumes and Secrets
+  brics-env down dev_dummyauth --force --stop-servers   # also remove volumes and Secrets
 
 Step by step (as the original scripts):
   brics-env init <env> <deploy_dir>       # then edit <deploy_dir>/deploy-configmap.yaml
