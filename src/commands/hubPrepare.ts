@@ -84,6 +84,15 @@ export async function databaseStep(env: Environment, mountpoints: ReadonlyMap<st
   return decideDatabaseStep({ ...facts, image: { id, jupyterhub: await imageJupyterhubVersion(image) } });
 }
 
+/** What a failed upgrade says: what failed, where the backup taken before it is, how to bring it back. */
+export function upgradeFailure(env: Environment, failure: string, backupFile: string, deployDir: string, from: string): string {
+  return (
+    `${failure}\nthe database may be partly upgraded; the backup taken before is ${displayPath(backupFile)}: ` +
+    `'brics-env restore ${env.name} ${displayPath(backupFile)} ${displayPath(deployDir)} --overwrite' brings it back ` +
+    `(then up with an image of JupyterHub ${from})`
+  );
+}
+
 /**
  * Backs the hub up (from `place`: the old hub while it still runs), lets `stopOldHub` stop it,
  * then runs `jupyterhub upgrade-db` with the new image and records the new version. A failure
@@ -104,11 +113,7 @@ export async function upgradeHubDatabase(
   try {
     await upgradeDatabase(imageRef("brics_jupyterhub", env.stage), volumeName("jupyterhub_root", env.name), step.to);
   } catch (err) {
-    throw new Error(
-      `${(err as Error).message}\nthe database may be partly upgraded; the backup taken before is ${displayPath(written.file)}: ` +
-        `'brics-env restore ${env.name} ${displayPath(written.file)} ${displayPath(deployDir)} --overwrite' brings it back ` +
-        `(then up with an image of JupyterHub ${step.from})`,
-    );
+    throw new Error(upgradeFailure(env, (err as Error).message, written.file, deployDir, step.from));
   }
   out.say(`  upgraded the hub's database from JupyterHub ${step.from} to ${step.to}`);
 }

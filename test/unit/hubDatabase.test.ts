@@ -51,3 +51,22 @@ describe("version records and releases", () => {
     assert.ok(compareReleases("5.2.1", "5.4.2") < 0);
   });
 });
+
+describe("a failed upgrade", () => {
+  it("names the backup taken before it and how to bring it back", async () => {
+    const { upgradeFailure } = await import("../../src/commands/hubPrepare.js");
+    const { getEnvironment } = await import("../../src/plan/environments.js");
+    const message = upgradeFailure(
+      getEnvironment("prod"),
+      "jupyterhub upgrade-db with localhost/brics_jupyterhub:latest failed (exit 1):\n    alembic.util.exc.CommandError: Can't locate revision",
+      "/srv/brics/deploy/backups/prod-20261126T031500Z-before-upgrade-5.2.1-to-5.4.2.tar.gz",
+      "/srv/brics/deploy",
+      "5.2.1",
+    );
+    assert.match(message, /^jupyterhub upgrade-db with .* failed \(exit 1\):\n {4}alembic/);
+    assert.match(
+      message,
+      /the backup taken before is \/srv\/brics\/deploy\/backups\/prod-20261126T031500Z-before-upgrade-5\.2\.1-to-5\.4\.2\.tar\.gz: 'brics-env restore prod \/srv\/brics\/deploy\/backups\/prod-20261126T031500Z-before-upgrade-5\.2\.1-to-5\.4\.2\.tar\.gz \/srv\/brics\/deploy --overwrite' brings it back \(then up with an image of JupyterHub 5\.2\.1\)$/,
+    );
+  });
+});
