@@ -354,7 +354,8 @@ has different files; with --overwrite it backs that up first (<deploy_dir>/backu
 jupyterhub_root_<env> (as resources does) when it is not there, writes the hub's database,
 cookie secret, crypt key and tokens into it (0600, with a throw-away container of the hub image,
 which must exist: brics-env resources <env>), and the archive's deploy files into <deploy_dir>
-(private keys 0600). Says how many users and servers recorded as running it brought back. Starts
+(private keys 0600; a file it replaces is kept in that backup, or, without hub state to back up,
+copied into <deploy_dir>/backups/<env>-<time>-replaced-deploy-files/). Says how many users and servers recorded as running it brought back. Starts
 nothing: run 'brics-env up <env> <deploy_dir>' next; the hub then asks Slurm about each recorded
 server (a job still running is reachable again) and users' sessions stay valid.
 

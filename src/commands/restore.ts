@@ -6,7 +6,8 @@
  * environment that is live (its hub runs, its volume holds a database, or deploy files differ)
  * is replaced only with --overwrite, and then backed up first. Restore starts nothing: `up` does.
  */
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KEPT_HUB_FILES, readBackup } from "../plan/backup.js";
 import { deployFilesFor, type DeployFileName } from "../plan/deployFiles.js";
@@ -104,8 +105,16 @@ export async function restoreCommand(env: Environment, file: string, deployDir: 
   const summary = await restoreHubState({ image, volume }, { files: contents.hub, jupyterhub: contents.jupyterhub });
   out.say(`restored the hub's database (${count(summary.users, "user")}, their auth state, ${count(summary.activeServers, "server")} recorded as running), cookie secret, crypt key${KEPT_HUB_FILES.some((n) => contents.hub.has(n)) ? " and service tokens" : ""} into ${volume}`);
 
-  // 5. The deploy directory.
+  // 5. The deploy directory. Files it replaces are kept: in the backup just taken, or, when there
+  //    was no hub state to back up, copied into backups/ first.
   const modes = new Map(deployFilesFor(env).map((f) => [f.name, f.secret ? 0o600 : 0o644]));
+  const replacedFiles = deployWrites.filter((w) => w.replaces);
+  if (replacedBackup === undefined && replacedFiles.length > 0) {
+    const keep = defaultBackupFile(env, deployDir, "replaced-deploy-files").replace(/\.tar\.gz$/, "");
+    await mkdir(keep, { recursive: true, mode: 0o700 });
+    for (const w of replacedFiles) await copyFile(join(deployDir, w.name), join(keep, w.name), constants.COPYFILE_EXCL);
+    out.say(`kept the deploy files it replaces (${replacedFiles.map((w) => w.name).join(", ")}) in ${displayPath(keep)}`);
+  }
   for (const w of deployWrites) {
     await writeFileAtomic(join(deployDir, w.name), w.data, { overwrite: w.replaces, mode: modes.get(w.name) ?? 0o600 });
   }
