@@ -87,6 +87,8 @@ class FakeHubApi(BaseHTTPRequestHandler):
     # None, or a status every DELETE is answered with (403: a role without the servers scope).
     delete_status = None
     stopping = {}
+    # How many looks at the user list a server in "spawn" takes to be ready.
+    starting = {}
 
     def log_message(self, *args):
         pass
@@ -115,7 +117,13 @@ class FakeHubApi(BaseHTTPRequestHandler):
             return self.reply(403, {"status": 403, "message": "Missing or invalid credentials."})
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         if q.get("state") == "active" and q.get("offset", "0") == "0":
-            # A new look at the list: stopping servers come closer to stopped.
+            # A new look at the list: starting servers come closer to started, stopping ones to stopped.
+            for key in list(cls.starting):
+                cls.starting[key] -= 1
+                if cls.starting[key] < 0:
+                    user, server = key
+                    next(u for u in cls.users if u["name"] == user)["servers"][server] = {"ready": True, "pending": None}
+                    del cls.starting[key]
             for key in list(cls.stopping):
                 cls.stopping[key] -= 1
                 if cls.stopping[key] < 0:
@@ -145,6 +153,10 @@ class FakeHubApi(BaseHTTPRequestHandler):
         record = next((u for u in cls.users if u["name"] == user), None)
         if record is None or server not in record["servers"]:
             return self.reply(400, {"message": f"{user} is not running"})
+        pending = record["servers"][server]["pending"]
+        if pending == "spawn":
+            # JupyterHub's answer to stopping a server that is still starting.
+            return self.reply(400, {"message": f"{user} is pending spawn, please wait"})
         if cls.stop_after == 0:
             del record["servers"][server]
             return self.reply(204)
@@ -160,6 +172,7 @@ def fake_hub():
     FakeHubApi.stop_after = 0
     FakeHubApi.delete_status = None
     FakeHubApi.stopping = {}
+    FakeHubApi.starting = {("bob", ""): 2}
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHubApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -242,7 +255,9 @@ def test_stop_servers_stops_every_server_of_every_user_and_waits_until_none_is_l
         "stopped": [{"user": "alice", "server": ""}, {"user": "bob", "server": ""}, {"user": "dave", "server": ""}, {"user": "dave", "server": "gpu"}]
     }
     assert [u for u in FakeHubApi.users if u["servers"]] == []
-    deleted = sorted(path for method, path, _ in FakeHubApi.seen if method == "DELETE")
+    deletes = [path for method, path, _ in FakeHubApi.seen if method == "DELETE"]
+    assert len(deletes) == len(set(deletes)), f"each server asked once: {deletes}"
+    deleted = sorted(deletes)
     assert deleted == [
         "/jupyter/hub/api/users/alice/server",
         "/jupyter/hub/api/users/bob/server",
@@ -267,6 +282,8 @@ def test_stop_servers_says_which_are_left_when_they_do_not_stop_in_time(fake_hub
     assert code == 1
     assert out["error"] == "after 1.0 s the hub still lists servers: alice, bob, dave, dave/gpu"
     assert out["left"][0] == {"user": "alice", "server": "", "pending": "stop"}
+    # bob was still starting when the time was up: never asked to stop, as JupyterHub would refuse.
+    assert out["left"][1] == {"user": "bob", "server": "", "pending": "spawn"}
 
 
 def test_stop_servers_with_a_role_that_may_not_stop_them_says_so(fake_hub, tmp_path):

@@ -14,9 +14,9 @@ to the hub: it never appears on a command line or leaves the container.
 ACTION is one of
     status                  (the default) prints {"version": "5.2.1", "users": 3,
                             "servers": {"running": 1, "pending": 0}}
-    stop-servers SECONDS    asks the hub to stop every running or starting server, waits up to
-                            SECONDS until it reports none, and prints {"stopped": [{"user": "alice",
-                            "server": ""}, ...]}
+    stop-servers SECONDS    asks the hub to stop every running server (one still starting once it
+                            has started), waits up to SECONDS until it lists none, and prints
+                            {"stopped": [{"user": "alice", "server": ""}, ...]}
 Prints one line of JSON, {"error": "..."} with exit status 1 when something failed (stop-servers
 adds "left": the servers still there).
 """
@@ -133,16 +133,21 @@ def server_path(user, server):
 
 def stop_servers(hub, timeout_s, clock=time.monotonic, sleep=time.sleep):
     """Stops every server through the hub (its spawner cancels the Slurm job) and waits until the
-    hub lists none; returns those it stopped."""
-    servers = servers_of(hub)
-    for s in servers:
-        if s["pending"] != "stop":
-            hub.call("DELETE", server_path(s["user"], s["server"]))
+    hub lists none; returns those it stopped. The hub refuses to stop a server while it is still
+    starting, so one that is starting is asked again once it has started (or failed to)."""
     deadline = clock() + timeout_s
+    seen = {}
+    asked = set()
     while True:
         left = servers_of(hub)
+        for s in left:
+            key = (s["user"], s["server"])
+            seen.setdefault(key, {"user": s["user"], "server": s["server"]})
+            if s["pending"] is None and key not in asked:
+                hub.call("DELETE", server_path(*key))
+                asked.add(key)
         if not left:
-            return [{"user": s["user"], "server": s["server"]} for s in servers]
+            return list(seen.values())
         if clock() >= deadline:
             names = ", ".join(s["user"] + (f"/{s['server']}" if s["server"] else "") for s in left)
             raise HubApiError(
