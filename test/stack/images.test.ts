@@ -17,7 +17,8 @@ import { BASES } from "../../src/effects/bootstrap.js";
 import { planImageBuilds } from "../../src/commands/resources.js";
 import { BASE_IMAGE_VARIABLE, JUPYTER_USER_ENV_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
-import { imageRef, volumeName, type ImageName } from "../../src/plan/names.js";
+import { imageRef, type ImageName } from "../../src/plan/names.js";
+import { volumesOf } from "../../src/plan/volumes.js";
 
 const DEV_ENV = getEnvironment("dev_dummyauth");
 const PROD_TAG_PREFIX = "localhost/brics-env-imagetest-";
@@ -85,9 +86,7 @@ before(async () => {
 after(async () => {
   for (const tag of prodTags) await execa("podman", ["rmi", "-f", tag], { reject: false });
   // `resources` also made the environment's volumes; nothing else of the environment exists.
-  for (const v of [volumeName("jupyterhub_root", DEV_ENV.name), volumeName("slurm_root", DEV_ENV.name)]) {
-    await execa("podman", ["volume", "rm", "-f", v], { reject: false });
-  }
+  for (const v of volumesOf(DEV_ENV)) await execa("podman", ["volume", "rm", "-f", v.name], { reject: false });
   ws?.remove();
 });
 
