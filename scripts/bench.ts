@@ -25,7 +25,9 @@ import { parseDocument } from "yaml";
 import { BASES } from "../src/plan/bootstrapBases.js";
 import { findExecutable } from "../src/effects/exec.js";
 import { healthUrl } from "../src/effects/hubHealth.js";
-import { podName, volumeName } from "../src/plan/names.js";
+import { getEnvironment } from "../src/plan/environments.js";
+import { podName } from "../src/plan/names.js";
+import { volumesOf } from "../src/plan/volumes.js";
 import { repoRoot } from "../src/paths.js";
 import { makeWorkspace, type Workspace } from "../test/stack/workspace.js";
 
@@ -130,7 +132,7 @@ async function podmanBlocker(): Promise<string | undefined> {
   if (!(await podmanAnswers(["info"]))) return "podman does not answer `podman info`";
   const theirs: string[] = [];
   if (await podmanAnswers(["pod", "exists", POD])) theirs.push(`pod ${POD}`);
-  for (const v of [volumeName("jupyterhub_root", ENV), volumeName("slurm_root", ENV)]) if (await podmanAnswers(["volume", "exists", v])) theirs.push(`volume ${v}`);
+  for (const v of volumesOf(getEnvironment(ENV))) if (await podmanAnswers(["volume", "exists", v.name])) theirs.push(`volume ${v.name}`);
   if (theirs.length > 0) return `${theirs.join(", ")} exist already and are not the bench's to touch (brics-env down ${ENV} --force removes them)`;
   const busy = await fetch("http://127.0.0.1:8000/", { signal: AbortSignal.timeout(2000) }).then(() => true, () => false);
   if (busy) return "port 8000 is taken";

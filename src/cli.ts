@@ -3,11 +3,10 @@
  * brics-env: deploys the BriCS JupyterHub + Slurm environments with podman kube play.
  * Exit codes: 0 success, 1 failure (including validation errors), 2 usage errors.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { resolve } from "node:path";
 import { ArgumentError, parseCommandLine, type CommandSpec, type OptionValues, type ProgramSpec } from "./cliArgs.js";
 import { ENV_NAMES, UnknownEnvironmentError } from "./plan/environments.js";
-import { repoRoot } from "./paths.js";
+import { packageVersion } from "./paths.js";
 import { parsePositiveInt, ReportedFailure, resolveDeployDir, resolveEnv, UsageError } from "./commands/common.js";
 
 // Each command's module is imported only when that command runs: a process pays at start-up
@@ -44,14 +43,6 @@ const DEPLOY_DIR_VARS = `  BRICS_ENV_FOLLOW_OUTSIDE_LINKS=1  let deploy-director
 const PODMAN_VARS = `  BRICS_ENV_PODMAN                  podman executable (default: podman on PATH)
   CONTAINERS_CONF                   podman's containers.conf; replaces every other one (brics-env
                                     does not need it once doctor's drop-in is installed)`;
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(repoRoot(), "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
-  } catch {
-    return "0.0.0";
-  }
-}
 
 /** Rejects a malformed --publish before anything runs (a usage error, exit 2). */
 async function checkPublish(entries: readonly string[] | undefined): Promise<void> {
@@ -160,7 +151,7 @@ showing build progress on stderr; a build whose inputs (Containerfile, build con
 args, target, base image) are unchanged since the image was built is skipped (the image carries
 their hash as a label). Each build checks what it installed (versions, imports, console
 scripts, the brics entry points) and stops, naming the package, when something is broken. Creates the volumes
-jupyterhub_root_<env> (and slurm_root_<env>) from volumes/<kind>/, owned as configured;
+jupyterhub_root_<env> (and slurm_root_<env>, slurm_home_<env>) from volumes/<kind>/, owned as configured;
 an existing volume is kept, never refilled.
 
 Environment:
@@ -243,8 +234,20 @@ container until its sshd and slurmctld answer, and prints the login URL (and, fo
 authentication, the user and where the password is). Zenith environments are not polled on a
 local port; instead the zenith-client container is watched for 15 s and a restart (a failed
 tunnel) is a warning with its last log lines. On timeout prints the last log lines of
-each container and exits 1, leaving the pod for inspection. If the pod is already running,
-says so and changes nothing. Volumes and keys are always kept. Gives the in-pod Slurm container
+each container and exits 1, leaving the pod for inspection. Volumes and keys are always kept.
+
+Before the play, brings the volume's /etc/jupyterhub (jupyterhub_config.py, the brics_hub module)
+in line with this package, naming the files it changed (the hub's state beside them is not
+touched), and, when the hub image's JupyterHub is not the one that wrote the database, backs it up
+(<deploy_dir>/backups/) and runs the image's 'jupyterhub upgrade-db', saying so; a failed upgrade
+names the backup. On a running (or degraded) pod, applies what changed in place instead: compares
+each container with the manifest (its definition's hash), the ConfigMap's values, its image and
+the hub's configuration files; recreates only the containers a change concerns (podman create
+--pod, values passed through podman's environment), restarts the hub when only its files
+changed, starts a stopped one, and leaves the others running (an in-pod Slurm container, whose
+slurmd runs the users' jobs, when the change is the hub's); says what it did and why, or that
+nothing changed. Refuses other published ports (they are the pod's: down, then up) and
+recreating the Slurm container while user servers run in it. Gives the in-pod Slurm container
 CAP_SYS_ADMIN only when the image's Slurm needs it (24.11 and later; the version is recorded on
 the image by resources), and says so; under rootful podman, says what that means for published
 ports and the capability.
@@ -254,7 +257,8 @@ ${PODMAN_VARS}
 
 Examples:
   brics-env up dev_dummyauth
-  brics-env up dev_realauth ~/brics/deploy --timeout 600`,
+  brics-env up dev_realauth ~/brics/deploy --timeout 600
+  brics-env up prod /srv/brics/deploy --no-build     # apply an edited deploy-configmap.yaml to the running pod`,
     run: async ([envName, dir], opts) => {
       const env = resolveEnv(envName!);
       const publish = list(opts, "publish");
@@ -272,22 +276,98 @@ Examples:
     name: "down",
     description: "Remove the environment's pod; with --force also its volumes and Secrets.",
     args: [ENV_ARG, DEFAULT_DEPLOY_DIR_ARG],
-    options: [{ name: "force", description: "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>) and Secrets: state is lost" }],
+    options: [
+      {
+        name: "force",
+        description: "also remove the volumes (jupyterhub_root_<env>, slurm_root_<env>, slurm_home_<env>) and Secrets: state is lost",
+      },
+      { name: "stop-servers", description: "first stop every user server through the hub, cancelling its Slurm job" },
+      { name: "ignore-servers", description: "do not ask the hub about user servers: --force removes everything even while they run" },
+    ],
     after: `
+First asks the running hub (with its brics-env service's token, inside the hub container) how
+many user servers are running or starting. Without --force it says so and what becomes of their
+jobs: with Slurm in the pod they end with the pod's Slurm container; with external Slurm they keep
+running and the next 'up' finds them again (the hub's database keeps their records). --force
+refuses while any run, or when the hub does not answer, removing nothing: --stop-servers stops
+them through the hub first (each spawner cancels its job; up to 180 s) and, with Slurm in the pod,
+waits until no user server's job (spawner-jupyterhub) is left in the queue; --ignore-servers goes
+ahead without asking. When the hub is not running there is nothing to ask: with external Slurm,
+--force says that jobs may still run on the Slurm host.
+
 Removes pod jupyterhub-slurm-<env> and its containers by name (combined.yaml is not needed).
-Without --force the volumes (the hub's database, logs, Slurm state) and the Secrets stay, and
-the next 'up' reuses them. With --force they are removed by name on every podman version
+Without --force the volumes (the hub's database, logs, Slurm state, users' homes) and the Secrets
+stay, and the next 'up' reuses them. With --force they are removed by name on every podman version
 (older podman's 'kube down --force' leaves some behind). Files in <deploy_dir> are never touched,
 except its .podman-play/ scratch directory. Says how long podman's own 'pod rm' took (it stops
 the containers first; on podman 4.3 that is most of the time).
 
 Examples:
   brics-env down dev_dummyauth
-  brics-env down dev_dummyauth --force`,
+  brics-env down dev_dummyauth --force --stop-servers
+  brics-env backup prod && brics-env down prod --force --ignore-servers   # moving to another host`,
     run: async ([envName, dir], opts) => {
       const env = resolveEnv(envName!);
       const { downCommand } = await import("./commands/down.js");
-      await downCommand(env, resolveDeployDir(env, dir), { force: flag(opts, "force") });
+      await downCommand(env, resolveDeployDir(env, dir), {
+        force: flag(opts, "force"),
+        stopServers: flag(opts, "stop-servers"),
+        ignoreServers: flag(opts, "ignore-servers"),
+      });
+    },
+  },
+  {
+    name: "backup",
+    description: "Write one archive of an environment's state: the hub's database and secrets, the deploy ConfigMap and keys.",
+    args: [ENV_ARG, { name: "file", required: false, description: "the archive to write (default: <deploy_dir>/backups/<env>-<UTC time>.tar.gz)" }],
+    options: [{ name: "deploy-dir", value: "<dir>", description: "the environment's deploy directory (default: deploy/<env> in the repository)" }],
+    after: `
+Copies the hub's database with SQLite's online backup API (consistent while the hub runs and
+writes; in the hub container, or, when the hub is not running, in a throw-away container of the
+hub image with jupyterhub_root_<env> mounted), with the cookie secret, the crypt key (without
+which users' stored auth state cannot be read), the services' tokens, the JupyterHub version that
+wrote the database, and from the deploy directory deploy-configmap.yaml and the key files
+(combined.yaml is made again by up). Writes a gzipped tar with brics-env-backup.json inside (format
+version, environment, each file's size and sha256), 0600, in a 0700 directory when it makes one;
+an existing file is never overwritten. Secrets pass through pipes only, never a command line or a
+temporary file. Refuses when the deploy directory has no deploy-configmap.yaml. Says how long it
+took. Users' homes (slurm_home_<env>) and logs are not in it.
+
+Examples:
+  brics-env backup prod --deploy-dir /srv/brics/deploy
+  brics-env backup dev_dummyauth /var/backups/brics/dev_dummyauth.tar.gz`,
+    run: async ([envName, file], opts) => {
+      const env = resolveEnv(envName!);
+      const { backupCommand } = await import("./commands/backup.js");
+      await backupCommand(env, resolveDeployDir(env, str(opts, "deploy-dir")), file === undefined ? undefined : resolve(file));
+    },
+  },
+  {
+    name: "restore",
+    description: "Bring an environment's state back from a backup archive (then run up).",
+    args: [ENV_ARG, { name: "file", required: true, description: "an archive written by brics-env backup" }, DEFAULT_DEPLOY_DIR_ARG],
+    options: [{ name: "overwrite", description: "replace a live environment's state and differing deploy files (backing them up first)" }],
+    after: `
+Checks the archive completely first (format, environment, every file's checksum, nothing missing
+or extra) and changes nothing when anything is wrong. Refuses, changing nothing, when the
+environment is live: its hub runs, jupyterhub_root_<env> holds a database, or the deploy directory
+has different files; with --overwrite it backs that up first (<deploy_dir>/backups/
+<env>-<time>-before-restore.tar.gz), stops only the hub container, and replaces it. Creates
+jupyterhub_root_<env> (as resources does) when it is not there, writes the hub's database,
+cookie secret, crypt key and tokens into it (0600, with a throw-away container of the hub image,
+which must exist: brics-env resources <env>), and the archive's deploy files into <deploy_dir>
+(private keys 0600; a file it replaces is kept in that backup, or, without hub state to back up,
+copied into <deploy_dir>/backups/<env>-<time>-replaced-deploy-files/). Says how many users and servers recorded as running it brought back. Starts
+nothing: run 'brics-env up <env> <deploy_dir>' next; the hub then asks Slurm about each recorded
+server (a job still running is reachable again) and users' sessions stay valid.
+
+Examples:
+  brics-env restore prod /var/backups/brics/prod-20261126T102030Z.tar.gz /srv/brics/deploy
+  brics-env restore dev_dummyauth deploy/dev_dummyauth/backups/dev_dummyauth-20261126T102030Z.tar.gz --overwrite`,
+    run: async ([envName, file, dir], opts) => {
+      const env = resolveEnv(envName!);
+      const { restoreCommand } = await import("./commands/restore.js");
+      await restoreCommand(env, resolve(file!), resolveDeployDir(env, dir), { overwrite: flag(opts, "overwrite") });
     },
   },
   {
@@ -344,8 +424,8 @@ Examples:
     after: `
 Reads podman state. Where the hub container runs, also asks the hub for its JupyterHub version,
 number of users and servers running (or starting), inside the container with the token of the
-hub's brics-env service (read-only scopes; never on a command line); "hub: not answering (...)"
-says why when it cannot.
+hub's brics-env service (never on a command line; its role may read users and servers and stop
+servers, for down --stop-servers); "hub: not answering (...)" says why when it cannot.
 
 Examples:
   brics-env status
@@ -419,8 +499,10 @@ const PROGRAM: ProgramSpec = {
   after: `
 Typical use:
   brics-env up dev_dummyauth              # init, check, resources, manifest, kube play, wait for the hub
+  brics-env up dev_dummyauth              # again, after a change: applied to the running pod
+  brics-env backup dev_dummyauth          # the hub's state and the deploy files, in one archive
   brics-env down dev_dummyauth            # stop; volumes kept
-  brics-env down dev_dummyauth --force    # also remove volumes and Secrets
+  brics-env down dev_dummyauth --force --stop-servers   # also remove volumes and Secrets
 
 Step by step (as the original scripts):
   brics-env init <env> <deploy_dir>       # then edit <deploy_dir>/deploy-configmap.yaml

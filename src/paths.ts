@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,5 +20,14 @@ export function repoRoot(): string {
     const parent = dirname(dir);
     if (parent === dir) throw new Error("cannot find the brics_jupyterhub_envs package root");
     dir = parent;
+  }
+}
+
+/** This package's version (package.json), or 0.0.0 when it cannot be read. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot(), "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
   }
 }

@@ -12,6 +12,7 @@ LOG_MAX_BYTES=$((10 * 1024 * 1024))
 LOG_KEEP=5
 CRYPT_KEY_FILE=$SRV_DIR/jupyterhub_crypt_key
 SSH_KEY_FILE=$SRV_DIR/ssh_key
+HUB_STATE=/etc/jupyterhub/brics_hub/hub_state.py
 
 log() {
   echo "start-jupyterhub: $*" >&2
@@ -39,6 +40,12 @@ if [[ -e $SSH_KEY_FILE ]]; then
   chmod 0600 "$SSH_KEY_FILE"
 else
   log "warning: no SSH client key at $SSH_KEY_FILE; spawning through ssh will fail"
+fi
+
+# Which JupyterHub writes the database: `brics-env up` compares it with a new image's before that
+# image starts, and upgrades the database (after a backup) when they differ.
+if [[ -f $HUB_STATE ]]; then
+  python3 "$HUB_STATE" record-at-start --srv "$SRV_DIR" || log "warning: could not record the JupyterHub version that writes the database"
 fi
 
 mkdir -p "$(dirname "$LOG_FILE")"

@@ -73,6 +73,10 @@ else
   done
 fi
 
+# /home may be the slurm_home volume, where the runtime made the service account's home (for the
+# authorized_keys mount below) as root's; sshd accepts that, but the account should own its home.
+install -d -o "$SPAWNER_USER" -g "$(id -gn "$SPAWNER_USER")" -m 0755 "/home/$SPAWNER_USER"
+
 # authorized_keys arrives owned by root from the Secret; sshd's StrictModes wants the user to own it
 # and nobody else to be able to write it or its directories.
 if [[ -e $SPAWNER_SSH_DIR/authorized_keys ]]; then

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
 import { BASE_IMAGE_VARIABLE, imageBuilds, JUPYTER_USER_ENV_VARIABLE, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
 import type { ImageName } from "../plan/names.js";
-import { volumesOf } from "../plan/volumes.js";
+import { volumesOf, type VolumePlan } from "../plan/volumes.js";
 import { normaliseName } from "../plan/pythonSource.js";
 import { packageLabels, requirementProvenance, type PackageProvenance } from "../plan/packageLabels.js";
 import { cloneIsAt, cloneUnlessPresent } from "../effects/git.js";
@@ -275,19 +275,25 @@ export async function resourcesCommand(
       out.say(`kept existing volume ${v.name} (remove it with 'brics-env down ${env.name} --force' to start from the initial contents)`);
       continue;
     }
-    const source = join(root, v.sourceDir);
-    if (!existsSync(source)) throw new Error(`initial contents for volume ${v.name} not found at ${source}`);
-    // Loaded here: only a volume being filled needs the tar writer.
-    const { trackedVolumeFiles, volumeTarStream } = await import("../effects/volumeArchive.js");
-    const files = await trackedVolumeFiles(root, v);
-    await volumeCreate(v.name, { "org.brics-env.environment": env.name });
-    try {
-      await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }, files));
-    } catch (err) {
-      // A volume left empty would be "kept" by the next run; remove it so a retry fills it.
-      await volumeRm(v.name, true).catch(() => undefined);
-      throw err;
-    }
-    out.say(`created volume ${v.name} from ${v.sourceDir} (owner ${v.owner.user}:${v.owner.group}, ${v.owner.uid}:${v.owner.gid})`);
+    await createVolumeFromTree(env, v, out);
   }
+}
+
+/** Creates volume `v` filled with its tree in the package (volumes/<kind>/, tracked files only). */
+export async function createVolumeFromTree(env: Environment, v: VolumePlan, out: Output): Promise<void> {
+  const root = repoRoot();
+  const source = join(root, v.sourceDir);
+  if (!existsSync(source)) throw new Error(`initial contents for volume ${v.name} not found at ${source}`);
+  // Loaded here: only a volume being filled needs the tar writer.
+  const { trackedVolumeFiles, volumeTarStream } = await import("../effects/volumeArchive.js");
+  const files = await trackedVolumeFiles(root, v);
+  await volumeCreate(v.name, { "org.brics-env.environment": env.name });
+  try {
+    await volumeImport(v.name, volumeTarStream(source, { uid: v.owner.uid, gid: v.owner.gid, uname: v.owner.user, gname: v.owner.group }, files));
+  } catch (err) {
+    // A volume left empty would be "kept" by the next run; remove it so a retry fills it.
+    await volumeRm(v.name, true).catch(() => undefined);
+    throw err;
+  }
+  out.say(`created volume ${v.name} from ${v.sourceDir} (owner ${v.owner.user}:${v.owner.group}, ${v.owner.uid}:${v.owner.gid})`);
 }

@@ -2,7 +2,7 @@
 import { ENVIRONMENTS, type Environment } from "../plan/environments.js";
 import { podmanObjectsOf } from "../plan/manifest.js";
 import { imageLabels, podInspect, podmanInfo, ps, secretLs, volumeLs } from "../effects/podman.js";
-import { describeHub, hubStatus, type HubAnswer } from "../effects/hubStatus.js";
+import { describeHub, hubStatus, type HubAnswer } from "../effects/hubApi.js";
 import { imagesOf } from "../plan/images.js";
 import { imageRef, podmanContainerName } from "../plan/names.js";
 import { packagesFromLabels } from "../plan/packageLabels.js";

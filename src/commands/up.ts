@@ -1,7 +1,9 @@
 /**
  * `brics-env up`: everything from an empty deploy directory to a hub answering on its health
- * endpoint — init (when there is no ConfigMap), check, resources, manifest, kube play, wait.
- * A running pod is left alone; volumes are never recreated. The deploy directory is read and
+ * endpoint — init (when there is no ConfigMap), check, resources, manifest, the hub's
+ * configuration files brought in line with the package and its database upgraded when the image's
+ * JupyterHub changed (after a backup), kube play, wait. On a running pod it applies what changed
+ * in place instead (upInPlace.ts). Volumes are never recreated. The deploy directory is read and
  * validated once (by check) and handed on.
  */
 import { existsSync } from "node:fs";
@@ -10,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
 import { publishedProxyPort } from "../plan/manifest.js";
-import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName } from "../plan/names.js";
+import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName, volumeName } from "../plan/names.js";
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
@@ -33,6 +35,7 @@ import { ROOTFUL_PODMAN_NOTES, SLURM_VERSION_LABEL, slurmNeedsSysAdmin, sysAdmin
 import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
+import { databaseStep, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
 import { lookupResources, resourcesCommand } from "./resources.js";
@@ -44,6 +47,9 @@ export interface UpOptions {
   /** Skip image builds (when the images are known to be current). */
   readonly build?: boolean;
 }
+
+/** Pod states in which `up` applies changes to the running pod instead of playing a new one. */
+const IN_PLACE_STATES = new Set(["Running", "Degraded"]);
 
 /** Between probes of the Slurm container (a `podman exec` each, so not as often as health polls). */
 const SLURM_PROBE_MS = 500;
@@ -77,9 +83,13 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const inspected = configMapThere ? inspectDeployDir(env, dir) : undefined;
   inspected?.catch(() => undefined);
   const existing = await podInspect(pod);
-  if (existing !== undefined && existing.state === "Running") {
-    out.say(`pod ${pod} is already running; nothing changed`);
-    out.say(`  to apply changed configuration or images: brics-env down ${env.name} && brics-env up ${env.name}${dir === undefined ? "" : ` ${displayPath(dir)}`} (volumes are kept)`);
+  if (existing !== undefined && IN_PLACE_STATES.has(existing.state) && !configMapThere) {
+    // Not init: a new ConfigMap (a new password) would replace the running pod's.
+    throw new Error(`pod ${pod} is running, but ${displayPath(dir)} has no ${DEPLOY_CONFIGMAP_FILE}: is it the environment's deploy directory? Name the one it was brought up with`);
+  }
+  if (existing !== undefined && IN_PLACE_STATES.has(existing.state)) {
+    const { applyInPlace } = await import("./upInPlace.js");
+    await applyInPlace(env, dir, opts, existing, { resources, inspected: inspected! }, out);
     return;
   }
   if (!configMapThere) {
@@ -88,26 +98,32 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   }
   const checked = await checkDeployDir(env, dir, out, inspected);
   await resourcesCommand(env, { build: opts.build !== false }, out, resources);
-  if (opts.build === false) {
-    const refs = imagesOf(env).map((image) => imageRef(image, env.stage));
-    const present = await Promise.all(refs.map((ref) => imageExists(ref)));
-    const missing = refs.find((_, i) => !present[i]);
-    if (missing !== undefined) throw new Error(`image ${missing} does not exist; build it with: brics-env resources ${env.name}`);
-  }
+  if (opts.build === false) await requireImages(env);
   if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.warn(line);
   const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, out);
   const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked, slurmSysAdmin }, out);
 
+  // The volumes as looked up at the start still hold unless resources had to create one.
+  const looked = await resources;
+  const known = looked.volumesPresent.every((p) => p) ? { volumes: looked.volumes, secrets: await secrets } : undefined;
+  if (looked.volumes.has(volumeName("jupyterhub_root", env.name))) {
+    // The hub's volume was there before: its configuration may be older than this package, its
+    // database older than the image's JupyterHub.
+    await refreshHubFiles(env, looked.volumes, out);
+    const step = await databaseStep(env, looked.volumes);
+    if (step.kind === "refuse") throw new Error(step.message);
+    if (step.kind === "upgrade") {
+      const image = imageRef("brics_jupyterhub", env.stage);
+      await upgradeHubDatabase(env, dir, step, { image, volume: volumeName("jupyterhub_root", env.name) }, async () => undefined, out);
+    }
+  }
   if (existing !== undefined) {
-    // A pod that exists but is not running (exited, degraded, created) would block kube play; its
-    // volumes are separate and stay.
+    // A pod that exists but is not running (exited, created) would block kube play; its volumes
+    // are separate and stay.
     out.say(`pod ${pod} exists in state ${existing.state}; replacing it (volumes are kept)`);
     await podRm(pod);
   }
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
-  // The volumes as looked up at the start still hold unless resources had to create one.
-  const looked = await resources;
-  const known = looked.volumesPresent.every((p) => p) ? { volumes: looked.volumes, secrets: await secrets } : undefined;
   const played = await kubePlay(manifest.file, {
     objects: manifest.objects,
     ...(known !== undefined ? { known } : {}),
@@ -124,8 +140,18 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const playedAt = Date.now();
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
+  await awaitServing(env, dir, checked.config, opts, playedAt, out);
+}
 
-  const config = checked.config;
+/**
+ * After a play (or a change applied in place at `since`): waits until the hub answers its health
+ * endpoint and, with Slurm in the pod, the Slurm container is ready; behind Zenith, watches the
+ * client instead. Says where to log in.
+ */
+export async function awaitServing(env: Environment, dir: string, config: ConfigValues, opts: UpOptions, since: number, out: Output): Promise<void> {
+  const pod = podName(env.name);
+  const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
+  const playedAt = since;
   const address = proxyAddress(env, opts.publish);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
@@ -188,11 +214,19 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   }
 }
 
+/** With --no-build: the environment's images must be there already. */
+export async function requireImages(env: Environment): Promise<void> {
+  const refs = imagesOf(env).map((image) => imageRef(image, env.stage));
+  const present = await Promise.all(refs.map((ref) => imageExists(ref)));
+  const missing = refs.find((_, i) => !present[i]);
+  if (missing !== undefined) throw new Error(`image ${missing} does not exist; build it with: brics-env resources ${env.name}`);
+}
+
 /**
  * In-pod Slurm: whether the Slurm image's Slurm needs CAP_SYS_ADMIN, from the version `resources`
  * recorded on the image, or (an image built otherwise) from the image's own slurmd. Says so when it does.
  */
-async function slurmContainerNeedsSysAdmin(env: Environment, out: Output): Promise<boolean> {
+export async function slurmContainerNeedsSysAdmin(env: Environment, out: Output): Promise<boolean> {
   if (env.slurm !== "pod") return false;
   const image = imageRef("brics_slurm", env.stage);
   const version = (await imageLabel(image, SLURM_VERSION_LABEL)) ?? (await slurmVersionOfImage(image));

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { parseAllDocuments } from "yaml";
 import { renderManifest, type ManifestObject } from "../plan/manifest.js";
-import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
+import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type AdaptedManifest, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
 import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
 import { parseSlurmVersion } from "../plan/slurmCapabilities.js";
 
@@ -330,6 +330,8 @@ export interface PodState {
   readonly name: string;
   readonly state: string;
   readonly containers: ReadonlyArray<{ name: string; state: string }>;
+  /** What the pod's infra container publishes. */
+  readonly ports: ReadonlyArray<{ hostIP: string; hostPort: number; containerPort: number }>;
 }
 
 export async function podInspect(name: string): Promise<PodState | undefined> {
@@ -341,11 +343,20 @@ export async function podInspect(name: string): Promise<PodState | undefined> {
     Name?: string;
     State?: string;
     Containers?: Array<{ Name?: string; State?: string }>;
+    InfraConfig?: { PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null };
   };
+  const ports = Object.entries(obj.InfraConfig?.PortBindings ?? {}).flatMap(([key, bindings]) =>
+    (bindings ?? []).map((b) => ({
+      hostIP: b.HostIp === undefined || b.HostIp === "" ? "0.0.0.0" : b.HostIp,
+      hostPort: Number(b.HostPort),
+      containerPort: Number(key.split("/")[0]),
+    })),
+  );
   return {
     name: obj.Name ?? name,
     state: obj.State ?? "unknown",
     containers: (obj.Containers ?? []).map((c) => ({ name: c.Name ?? "", state: c.State ?? "unknown" })),
+    ports,
   };
 }
 
@@ -405,9 +416,93 @@ export async function containerHealth(names: readonly string[]): Promise<Contain
   });
 }
 
-/** Runs a command in a running container; the result whatever the exit code. */
-export async function execInContainer(name: string, command: readonly string[], timeoutMs = 30_000) {
-  return podmanAllowFailure(["exec", name, ...command], { timeoutMs });
+/** Runs a command in a running container; the result whatever the exit code. `input` goes to its stdin. */
+export async function execInContainer(name: string, command: readonly string[], timeoutMs = 30_000, input?: string | Buffer) {
+  return podmanAllowFailure(["exec", ...(input !== undefined ? ["--interactive"] : []), name, ...command], {
+    timeoutMs,
+    ...(input !== undefined ? { input } : {}),
+  });
+}
+
+export interface OneOffOptions {
+  /** Named volumes to mount: name -> path in the container. */
+  readonly volumes?: Readonly<Record<string, string>>;
+  readonly entrypoint?: string;
+  readonly workdir?: string;
+  readonly input?: string | Buffer;
+  readonly timeoutMs?: number;
+}
+
+/** A throw-away container of `image` without a network; the result whatever the exit code. */
+export async function runOneOff(image: string, command: readonly string[], opts: OneOffOptions = {}) {
+  const args = ["run", "--rm", "--network", "none"];
+  if (opts.input !== undefined) args.push("--interactive");
+  if (opts.entrypoint !== undefined) args.push("--entrypoint", opts.entrypoint);
+  if (opts.workdir !== undefined) args.push("--workdir", opts.workdir);
+  for (const [volume, path] of Object.entries(opts.volumes ?? {})) args.push("--volume", `${volume}:${path}`);
+  args.push(image, ...command);
+  return podmanAllowFailure(args, { timeoutMs: opts.timeoutMs ?? 300_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+}
+
+/** Stops a container (SIGTERM, then SIGKILL after `timeoutS`); one stopped by hand stays stopped whatever its restart policy. */
+export async function containerStop(name: string, timeoutS: number): Promise<void> {
+  await podman(["stop", "--time", String(timeoutS), name], { timeoutMs: (timeoutS + 60) * 1000 });
+}
+
+export async function containerStart(name: string): Promise<void> {
+  await podman(["start", name]);
+}
+
+export interface ContainerFacts {
+  readonly name: string;
+  readonly state: string;
+  readonly imageId: string;
+  /** `NAME=value` entries of its environment (the image's and its own). */
+  readonly env: readonly string[];
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** What `up` compares of each existing container (asked side by side); absent names are left out. */
+export async function containerFacts(names: readonly string[]): Promise<ContainerFacts[]> {
+  const answers = await Promise.all(names.map((name) => podmanAllowFailure(["container", "inspect", name])));
+  return answers.flatMap((r) => {
+    // An absent container is an error of its own, never taken for the others'.
+    if (r.exitCode !== 0) return [];
+    const rows = JSON.parse(r.stdout.trim() || "[]") as Array<{
+      Name?: string;
+      Image?: string;
+      State?: { Status?: string };
+      Config?: { Env?: string[] | null; Annotations?: Record<string, string> | null };
+    }>;
+    return rows.map((c) => ({
+      name: c.Name ?? "",
+      state: c.State?.Status ?? "unknown",
+      imageId: c.Image ?? "",
+      env: c.Config?.Env ?? [],
+      annotations: c.Config?.Annotations ?? {},
+    }));
+  });
+}
+
+/** Stops (SIGTERM, then SIGKILL after `stopTimeoutS`) and removes a container, if it exists. */
+export async function containerRemove(name: string, stopTimeoutS: number): Promise<void> {
+  await podman(["rm", "--force", "--ignore", "--time", String(stopTimeoutS), name], { timeoutMs: (stopTimeoutS + 60) * 1000 });
+}
+
+/**
+ * `podman create` with `args`, then `podman start`. `env` is the environment podman itself runs
+ * with, for `--env NAME` arguments (values taken from podman's own environment, never from its
+ * command line).
+ */
+export async function containerCreateAndStart(args: readonly string[], env: Readonly<Record<string, string>>): Promise<void> {
+  const { stdout } = await podman(args, { env: { ...env } });
+  const id = stdout.trim().split("\n").pop() ?? "";
+  if (!/^[0-9a-f]{12,64}$/.test(id)) throw new Error(`podman create printed no container id: ${stdout.slice(0, 200)}`);
+  await podman(["start", id]);
+}
+
+export async function containerRestart(name: string, stopTimeoutS: number): Promise<void> {
+  await podman(["restart", "--time", String(stopTimeoutS), name], { timeoutMs: (stopTimeoutS + 60) * 1000 });
 }
 
 export async function containerLogs(name: string, tail?: number): Promise<string> {
@@ -475,29 +570,12 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
 
   let playedFile = manifestFile;
   if (needsAdaptation(info.quirks)) {
-    const secretDir = join(opts.workDir, "secrets");
-    await rm(secretDir, { recursive: true, force: true });
-    const adapted = adaptManifest(objects, {
-      quirks: info.quirks,
-      secretDir,
-      volumeMountpoint: (n) => volumes.get(n),
-      // Remotely the path cannot be checked; volumes made by `resources` hold every mounted path.
-      pathExists: (p) => info.remote || existsSync(p),
-    });
-    await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
-    for (const f of adapted.files) {
-      await mkdir(dirname(f.path), { recursive: true, mode: 0o700 });
-      await writeFile(f.path, f.content, { mode: f.mode });
-      await chmod(f.path, f.mode);
-    }
-    // Directories holding Secret files must be traversable by the container users that read them.
-    for (const f of adapted.files) await chmod(dirname(f.path), 0o755);
-    await chmod(secretDir, 0o711).catch(() => undefined);
+    const adapted = await adaptToHostPaths(objects, { quirks: info.quirks, workDir: opts.workDir, volumes, remote: info.remote });
     playedFile = join(opts.workDir, "play.yaml");
     await writeFile(playedFile, renderManifest(adapted.objects), { mode: 0o600 });
     notes.push(
       `podman ${info.version.raw}: playing ${playedFile}, a copy of ${manifestFile} adapted to this podman ` +
-        `(Secrets mounted from ${secretDir}, subPath mounts as hostPath)`,
+        `(Secrets mounted from ${secretDirOf(opts.workDir)}, subPath mounts as hostPath)`,
     );
   }
   const args = ["kube", "play"];
@@ -505,6 +583,48 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
   args.push(playedFile);
   await podman(args, opts.onLine === undefined ? {} : { onLine: (l) => opts.onLine?.(l) });
   return { playedFile, notes };
+}
+
+const secretDirOf = (workDir: string) => join(workDir, "secrets");
+
+export interface HostPathContext {
+  readonly quirks: Quirks;
+  readonly workDir: string;
+  /** volumeMountpoints() */
+  readonly volumes: ReadonlyMap<string, string>;
+  readonly remote: boolean;
+}
+
+/** The manifest's objects adapted as `quirks` require (plan/podmanQuirks.ts); nothing is written. */
+export function planHostPaths(objects: readonly ManifestObject[], ctx: HostPathContext): AdaptedManifest {
+  return adaptManifest(objects, {
+    quirks: ctx.quirks,
+    secretDir: secretDirOf(ctx.workDir),
+    volumeMountpoint: (n) => ctx.volumes.get(n),
+    // Remotely the path cannot be checked; volumes made by `resources` hold every mounted path.
+    pathExists: (p) => ctx.remote || existsSync(p),
+  });
+}
+
+/**
+ * The manifest's objects adapted as `quirks` require, with the Secret files the adapted Pod mounts
+ * written into `<workDir>/secrets` (replacing what an earlier play left there: running containers
+ * keep the files they mounted).
+ */
+export async function adaptToHostPaths(objects: readonly ManifestObject[], ctx: HostPathContext): Promise<AdaptedManifest> {
+  const secretDir = secretDirOf(ctx.workDir);
+  await rm(secretDir, { recursive: true, force: true });
+  const adapted = planHostPaths(objects, ctx);
+  await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
+  for (const f of adapted.files) {
+    await mkdir(dirname(f.path), { recursive: true, mode: 0o700 });
+    await writeFile(f.path, f.content, { mode: f.mode });
+    await chmod(f.path, f.mode);
+  }
+  // Directories holding Secret files must be traversable by the container users that read them.
+  for (const f of adapted.files) await chmod(dirname(f.path), 0o755);
+  await chmod(secretDir, 0o711).catch(() => undefined);
+  return adapted;
 }
 
 /** Removes the named Secrets and their same-named volumes; `existing`: what podman has, when known. */
@@ -554,7 +674,7 @@ export async function kubeDown(opts: DownOptions): Promise<DownResult> {
   const present = opts.volumes.filter((v) => existing.has(v));
   const removedVolumes = opts.force ? present : [];
   if (removedVolumes.length > 0) await podman(["volume", "rm", "--force", ...removedVolumes]);
-  if (opts.workDir !== undefined) await rm(join(opts.workDir, "secrets"), { recursive: true, force: true });
+  if (opts.workDir !== undefined) await rm(secretDirOf(opts.workDir), { recursive: true, force: true });
   return { podRemoved, removedVolumes, removedSecrets, keptVolumes: opts.force ? [] : present, podRemoveMs };
 }
 

@@ -5,6 +5,7 @@
  * could go to a cluster; podman-specific names (volumes with underscores) appear only as claim
  * names, which podman maps to its named volumes.
  */
+import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { stringify } from "yaml";
 import { keysUsedBy } from "./deployConfig.js";
@@ -30,6 +31,7 @@ import { ZENITH_CLIENT_ARGS, ZENITH_CLIENT_CONFIG_PATH, ZENITH_CLIENT_KEY_PATH, 
 export interface ObjectMeta {
   name: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 export interface Secret {
@@ -401,7 +403,36 @@ export function buildManifest(env: Environment, opts: ManifestOptions): Manifest
       volumes: podVolumes,
     },
   };
+  pod.metadata.annotations = Object.fromEntries(containers.map((c) => [specAnnotation(c.name), containerSpecHash(pod, secrets, c.name)]));
   return [...secrets, pod];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each container was made from. podman copies a Pod's annotations onto each of its
+// containers, so a running container carries the hash of its own definition: `up` compares it
+// with the manifest's to know which containers a change concerns (the values the ConfigMap gives
+// and the image are compared apart, with what the running container has).
+
+const SPEC_ANNOTATION_PREFIX = "io.github.brics-env/spec.";
+
+export function specAnnotation(container: ContainerName): string {
+  return `${SPEC_ANNOTATION_PREFIX}${container}`;
+}
+
+/**
+ * A hash of everything in the manifest that shapes one container: its own definition (image
+ * name, args, literal env values and the ConfigMap keys of the others, ports, mounts,
+ * capabilities), the pod volumes it mounts with the data of the Secrets behind them, and the pod's
+ * hostname and restart policy.
+ */
+export function containerSpecHash(pod: Pod, secrets: readonly Secret[], container: ContainerName): string {
+  const c = pod.spec.containers.find((x) => x.name === container);
+  if (c === undefined) throw new ManifestInputError(`the pod has no container ${container}`);
+  const used = new Set(c.volumeMounts.map((m) => m.name));
+  const volumes = pod.spec.volumes.filter((v) => used.has(v.name));
+  const secretData = volumes.flatMap((v) => secrets.filter((s) => s.metadata.name === v.secret?.secretName).map((s) => [s.metadata.name, s.data]));
+  const input = JSON.stringify({ container: c, volumes, secrets: secretData, hostname: pod.spec.hostname, restartPolicy: pod.spec.restartPolicy });
+  return createHash("sha256").update(input).digest("hex").slice(0, 32);
 }
 
 /** Multi-document YAML, one object per document; the same objects always give the same bytes. */

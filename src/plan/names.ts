@@ -21,7 +21,12 @@ export function podmanContainerName(env: EnvName, container: ContainerName): str
   return `${podName(env)}-${container}`;
 }
 
-export type VolumeKind = "jupyterhub_root" | "slurm_root";
+/**
+ * jupyterhub_root: the hub's configuration (brought in line with the repository by `up`), state
+ * and logs; slurm_root: the in-pod Slurm's logs and spool; slurm_home: the in-pod Slurm's /home,
+ * where users' files and their jobs' output live, so that they outlive the container.
+ */
+export type VolumeKind = "jupyterhub_root" | "slurm_root" | "slurm_home";
 
 export function volumeName(kind: VolumeKind, env: EnvName): string {
   return `${kind}_${env}`;
@@ -51,3 +56,9 @@ export function imageRef(image: ImageName, stage: Stage): string {
 export function podHostname(env: EnvName): string {
   return podName(env).replaceAll("_", "-");
 }
+
+/**
+ * The Slurm job name of every user server: the batch script's `--job-name` (brics_hub/slurm.py;
+ * a unit test keeps the two equal), by which brics-env finds the hub's jobs in an in-pod queue.
+ */
+export const SPAWNER_JOB_NAME = "spawner-jupyterhub";

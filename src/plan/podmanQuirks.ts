@@ -204,3 +204,10 @@ export function adaptManifest(input: readonly ManifestObject[], ctx: AdaptContex
   }
   return { objects, files, replacedSecrets: [...secrets.keys()] };
 }
+
+/**
+ * Every workaround on: Secrets as files and sub-path mounts as host paths. How `up` recreates one
+ * container of a running pod with `podman create`, which mounts host paths on every version but a
+ * sub-path of a named volume only from podman 5.
+ */
+export const HOST_PATH_QUIRKS: Quirks = quirksFor(parseVersion("4.3.0"));

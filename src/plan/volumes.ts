@@ -34,15 +34,19 @@ export interface VolumePlan {
   readonly mounts: readonly VolumeMountPlan[];
 }
 
-/** The variables that override volume owners (FACTS.md), by volume and field. */
-export const OWNER_VARIABLES = {
+/**
+ * The variables that override volume owners (FACTS.md), by volume and field. slurm_home has none:
+ * /home is root's, and each home in it belongs to its user (the Slurm image's create-dev-users).
+ */
+export const OWNER_VARIABLES: Readonly<Partial<Record<VolumeKind, Readonly<Record<keyof VolumeOwner, string>>>>> = {
   jupyterhub_root: { user: "JUPYTERUSER", uid: "JUPYTERUSER_UID", group: "JUPYTERGROUP", gid: "JUPYTERGROUP_GID" },
   slurm_root: { user: "SLURMUSER", uid: "SLURMUSER_UID", group: "SLURMGROUP", gid: "SLURMGROUP_GID" },
-} as const satisfies Record<VolumeKind, Record<keyof VolumeOwner, string>>;
+};
 
 export const DEFAULT_OWNERS: Readonly<Record<VolumeKind, VolumeOwner>> = {
   jupyterhub_root: { user: "root", uid: 0, group: "root", gid: 0 },
   slurm_root: { user: "slurm", uid: 64030, group: "slurm", gid: 64030 },
+  slurm_home: { user: "root", uid: 0, group: "root", gid: 0 },
 };
 
 /**
@@ -63,6 +67,7 @@ const MOUNTS: Readonly<Record<VolumeKind, ReadonlyArray<Omit<VolumeMountPlan, "s
     { container: "slurm", mountPath: "/var/spool/slurmctld", readOnly: false },
     { container: "slurm", mountPath: "/var/spool/slurmd", readOnly: false },
   ],
+  slurm_home: [{ container: "slurm", mountPath: "/home", readOnly: false }],
 };
 
 export class VolumeOwnerError extends Error {
@@ -78,6 +83,7 @@ const MAX_ID = 2 ** 32 - 2; // 2^32-1 is (uid_t)-1, "no change"
 function ownerFor(kind: VolumeKind, vars: Readonly<Record<string, string | undefined>>, problems: Array<{ variable: string; message: string }>): VolumeOwner {
   const names = OWNER_VARIABLES[kind];
   const def = DEFAULT_OWNERS[kind];
+  if (names === undefined) return def;
   const text = (field: "user" | "group"): string => {
     const variable = names[field];
     const v = vars[variable];
@@ -129,7 +135,7 @@ export function trackedFilesOf(listText: string, kind: VolumeKind): string[] {
 }
 
 export function volumeKindsOf(env: Environment): VolumeKind[] {
-  return env.slurm === "pod" ? ["jupyterhub_root", "slurm_root"] : ["jupyterhub_root"];
+  return env.slurm === "pod" ? ["jupyterhub_root", "slurm_root", "slurm_home"] : ["jupyterhub_root"];
 }
 
 /**

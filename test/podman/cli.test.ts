@@ -59,7 +59,7 @@ describe("usage errors exit 2 without a stack trace", () => {
 });
 
 describe("--help answers real questions", () => {
-  for (const cmd of ["list", "init", "check", "resources", "manifest", "up", "down", "status", "logs", "doctor"]) {
+  for (const cmd of ["list", "init", "check", "resources", "manifest", "up", "down", "backup", "restore", "status", "logs", "doctor"]) {
     test(cmd, async () => {
       const r = await brics(cmd, "--help");
       assert.equal(r.exitCode, 0);

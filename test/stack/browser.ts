@@ -54,8 +54,11 @@ export class Browser {
 
   constructor(readonly origin: string) {}
 
-  cookie(name: string): string | undefined {
-    return [...this.cookies.values()].find((c) => c.name === name)?.value;
+  /** The cookie `name`; with `path`, the one a request to that path gets (the longest matching cookie path). */
+  cookie(name: string, path?: string): string | undefined {
+    const named = [...this.cookies.values()].filter((c) => c.name === name);
+    if (path === undefined) return named[0]?.value;
+    return named.filter((c) => path.startsWith(c.path)).sort((a, b) => b.path.length - a.path.length)[0]?.value;
   }
 
   /** A second browser holding this one's cookies: the same session, seen later. */

@@ -9,15 +9,19 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { execa } from "execa";
 import { parseDocument } from "yaml";
 import { Browser, formAction, hiddenXsrf, visibleText } from "./browser.js";
-import { collectLogs, exists, sh, slurmJobs } from "./podmanProbe.js";
+import { collectLogs, exists, podman, sh, slurmJobs } from "./podmanProbe.js";
 import { hubHealthy, ORIGIN, seconds, serverStatus, stackHarness, until } from "./harness.js";
 import { startCmdlineScan, tokenOfRunningJob } from "./secretScan.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
-import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
+import { readBackupArchive } from "../../src/effects/backupArchive.js";
+import { BACKUP_MANIFEST } from "../../src/plan/backup.js";
+import { podName, podmanContainerName, SPAWNER_JOB_NAME, volumeName } from "../../src/plan/names.js";
 
 const ENV = "dev_dummyauth" as const;
 const POD = podName(ENV);
@@ -107,6 +111,53 @@ async function whatTheFailedSpawnSays(browser: Browser, base: string, user: stri
     const page = await browser.raw("GET", `${base}hub/spawn-pending/${user}`);
     return /Spawn failed/.test(page.body) ? visibleText(page.body) : undefined;
   });
+}
+
+/** `brics-env` expected to fail: its exit code and output (the harness's brics() throws on failure). */
+async function bricsFailing(args: string[]): Promise<{ code: number; output: string }> {
+  const w = h.workspace();
+  const r = await execa(process.execPath, [w.cli, ...args], { env: w.env, cwd: w.dir, reject: false, timeout: 600_000, stdin: "ignore", all: true });
+  return { code: r.exitCode ?? -1, output: r.all ?? "" };
+}
+
+/** A container's id and when it started: a container recreated or restarted shows another. */
+async function startedAs(container: string): Promise<string> {
+  const r = await podman(["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", container]);
+  assert.equal(r.code, 0, r.err);
+  return r.out.trim();
+}
+
+/** The user's server, through its own REST API (the contents API JupyterLab saves notebooks with). */
+async function contents(browser: Browser, base: string, user: string, path: string, put?: string): Promise<{ status: number; body: string }> {
+  const url = `${base}user/${user}/api/contents/${path}`;
+  if (put === undefined) return browser.raw("GET", url);
+  // The server checks its own _xsrf cookie (set on its pages) against the header for a cookie-authenticated write.
+  const xsrf = browser.cookie("_xsrf", `${base}user/${user}/`);
+  assert.ok(xsrf, "the user's server set its _xsrf cookie");
+  return browser.raw("PUT", url, {
+    headers: { "Content-Type": "application/json", "X-XSRFToken": xsrf },
+    body: JSON.stringify({ type: "file", format: "text", content: put }),
+  });
+}
+
+/**
+ * Watches the in-pod Slurm's queue (the hub's jobs only) from inside its container until the
+ * container goes: every successful squeue prints one line with the number of jobs, so the last
+ * line is the queue as it was just before the container was stopped.
+ */
+function watchQueue(): { stop: () => Promise<string[]> } {
+  const script = `while :; do out=$(squeue --noheader --name=${SPAWNER_JOB_NAME} --format=%i 2>/dev/null) && echo "jobs:$(printf '%s' "$out" | grep -c .)"; sleep 0.2; done`;
+  const child = spawn("podman", ["exec", SLURM, "sh", "-c", script], { stdio: ["ignore", "pipe", "ignore"] });
+  let text = "";
+  child.stdout.on("data", (c: Buffer) => (text += c.toString()));
+  const ended = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  return {
+    stop: async () => {
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 30_000))]);
+      child.kill();
+      return text.split("\n").filter((l) => l.startsWith("jobs:"));
+    },
+  };
 }
 
 test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults, tear down`, { timeout: 80 * 60_000 }, async () => {
@@ -352,6 +403,67 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     await until("the server after the hub restart", 60, () => serverStatus(browser, base, user));
     assert.deepEqual((await slurmJobs(SLURM)).map((j) => j.id), [job.id], "same job after the hub restart");
 
+    // 6d. The user saves a file through the running server; it lands in their home, on slurm_home.
+    const saved = `written by ${user} through the server of job ${job.id}\n`;
+    const put = await contents(browser, base, user, "survives-down-up.txt", saved);
+    assert.ok([200, 201].includes(put.status), `the server saved the file (got ${put.status}: ${put.body.slice(0, 200)})`);
+    assert.equal((await sh(SLURM, `stat -c %U ${home}/survives-down-up.txt`)).trim(), unixUser, "the file is the user's");
+
+    // 6e. Changes applied to the running environment: two ConfigMap values and the hub's
+    //     jupyterhub_config.py (as a newer package has it). Only the hub is recreated; the Slurm
+    //     container, whose slurmd runs the user's job, keeps running, and so does the server.
+    const slurmBefore = await startedAs(SLURM);
+    const hubBefore = await startedAs(HUB);
+    doc.setIn(["data", "logLevel"], "DEBUG");
+    doc.setIn(["data", "pollInterval"], String(POLL_INTERVAL + 1));
+    await writeFile(cmPath, doc.toString());
+    const configLine = `# changed by the stack test at ${new Date().toISOString()}`;
+    await appendFile(join(w.pkg, "volumes", "jupyterhub_root", "etc", "jupyterhub", "jupyterhub_config.py"), `${configLine}\n`);
+    const applied = await h.timed("up applying a config change (in place, a server running)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    assert.match(applied, /applying changes to dev_dummyauth:/);
+    assert.match(applied, /^ {2}jupyterhub: recreated \(deploy-config keys logLevel, pollInterval changed; its configuration files changed \(\/etc\/jupyterhub\/jupyterhub_config\.py\)\)$/m);
+    assert.match(applied, /^ {2}slurm: unchanged, keeps running$/m);
+    assert.equal(await startedAs(SLURM), slurmBefore, "the Slurm container was neither recreated nor restarted");
+    assert.notEqual(await startedAs(HUB), hubBefore, "the hub container was recreated");
+    assert.match(await sh(HUB, "env"), /^DEPLOY_CONFIG_LOG_LEVEL=DEBUG$/m, "the hub runs with the new value");
+    assert.match(await sh(HUB, "tail -n 1 /etc/jupyterhub/jupyterhub_config.py"), new RegExp(`^${configLine}$`, "m"), "the volume's copy was updated");
+    await until("the server after the change", 60, () => serverStatus(browser, base, user));
+    assert.deepEqual((await slurmJobs(SLURM)).map((j) => [j.id, j.state]), [[job.id, "RUNNING"]], "the job ran on");
+    await until("a DEBUG line in the hub's log", 30, async () => (/^\[D /m.test(await sh(HUB, "tail -n 200 /var/log/jupyterhub/jupyterhub.log")) ? true : undefined));
+    const unchanged = await h.timed("up again, nothing changed", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    assert.match(unchanged, /is running as configured: nothing to apply/);
+    assert.notEqual(await startedAs(HUB), hubBefore);
+
+    // 6f. Back up with the server running; the hub loses its state; restore brings back the
+    //     user's login and the record of the server, whose job never stopped.
+    const backupOut = await h.timed("brics-env backup (hub running, a server up)", () => h.brics(["backup", ENV, "--deploy-dir", w.deployDir]));
+    const backupFile = join(w.deployDir, "backups", (await readdir(join(w.deployDir, "backups"))).find((f) => f.endsWith(".tar.gz"))!);
+    assert.match(backupOut, /from the running hub, with SQLite's online backup/);
+    assert.equal((await stat(backupFile)).mode & 0o777, 0o600, "the archive is 0600");
+    const archived = await readBackupArchive(backupFile);
+    assert.deepEqual(
+      [...archived.keys()].sort(),
+      [BACKUP_MANIFEST, "deploy/deploy-configmap.yaml", "deploy/ssh_client_key", "deploy/ssh_client_key.pub", "deploy/ssh_host_key", "deploy/ssh_host_key.pub",
+        "hub/brics-env-service.token", "hub/jupyterhub.sqlite", "hub/jupyterhub_cookie_secret", "hub/jupyterhub_crypt_key", "hub/prometheus-service.token"].sort(),
+    );
+    const refusedRestore = await bricsFailing(["restore", ENV, backupFile, w.deployDir]);
+    assert.equal(refusedRestore.code, 1, refusedRestore.output);
+    assert.match(refusedRestore.output, /dev_dummyauth is live: its hub is running .*nothing was changed\. --overwrite replaces it/);
+    const keptSession = browser.clone();
+    await sh(HUB, "rm /srv/jupyterhub/jupyterhub.sqlite");
+    assert.equal((await podman(["restart", "--time", "20", HUB], 180_000)).code, 0);
+    await hubHealthy(base, 180);
+    assert.equal((await browser.clone().api("GET", `${base}hub/api/user`)).status, 403, "a hub without its database has forgotten the user");
+    const restoredOut = await h.timed("brics-env restore --overwrite (live environment)", () => h.brics(["restore", ENV, backupFile, w.deployDir, "--overwrite"]));
+    assert.match(restoredOut, /backed up what is replaced to .*before-restore\.tar\.gz/);
+    assert.match(restoredOut, /restored the hub's database \(1 user, their auth state, 1 server recorded as running\)/);
+    const restarted = await h.timed("up after restore (the hub started again)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    assert.match(restarted, /^ {2}jupyterhub: started again \(it is exited\)$/m);
+    assert.equal(await startedAs(SLURM), slurmBefore, "restore and up left the Slurm container alone");
+    assert.equal((await keptSession.api("GET", `${base}hub/api/user`)).status, 200, "the user is logged in again: the restored database knows their session");
+    await until("the server after the restore", 60, () => serverStatus(keptSession, base, user));
+    assert.deepEqual((await slurmJobs(SLURM)).map((j) => [j.id, j.state]), [[job.id, "RUNNING"]], "the same job, never stopped");
+
     // 7. Stopping the server from the hub cancels the job.
     const stop = await browser.api("DELETE", `${base}hub/api/users/${user}/server`);
     assert.ok([202, 204].includes(stop.status), `stop accepted (got ${stop.status}: ${stop.body})`);
@@ -364,22 +476,42 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(await exists("pod", POD), false, "pod gone after down");
     assert.equal(await exists("volume", volumeName("jupyterhub_root", ENV)), true, "hub volume kept");
     assert.equal(await exists("volume", volumeName("slurm_root", ENV)), true, "slurm volume kept");
+    assert.equal(await exists("volume", volumeName("slurm_home", ENV)), true, "the volume of the users' homes kept");
     // The second up brings a changed ConfigMap: servers now stop themselves after a short idle time.
     doc.setIn(["data", "idleTimeout"], String(SHORT_IDLE_TIMEOUT));
     await writeFile(cmPath, doc.toString());
-    await h.timed("second up, hub healthy, Slurm ready", async () => {
-      await h.brics(["up", ENV, w.deployDir, "--no-build"]);
+    // And it finds a database that an older JupyterHub wrote (as after an image upgrade): up backs
+    // it up and runs the image's `jupyterhub upgrade-db` before the hub starts on it.
+    const hubVolume = (await podman(["volume", "inspect", "--format", "{{.Mountpoint}}", volumeName("jupyterhub_root", ENV)])).out.trim();
+    const record = join(hubVolume, "srv", "jupyterhub", "jupyterhub-db-version.json");
+    const imageJupyterhub = (JSON.parse(await readFile(record, "utf8")) as { jupyterhub: string }).jupyterhub;
+    await writeFile(record, `${JSON.stringify({ jupyterhub: "5.1.0", image_id: "" })}\n`);
+    const secondUp = await h.timed("second up (upgrading the database first), hub healthy, Slurm ready", async () => {
+      const text = await h.brics(["up", ENV, w.deployDir, "--no-build"]);
       await hubHealthy(base);
       await h.slurmReady();
+      return text;
     });
+    assert.match(secondUp, new RegExp(`the hub's database was written by JupyterHub 5\\.1\\.0 and the image has ${imageJupyterhub.replaceAll(".", "\\.")}: backing it up, then upgrading it`));
+    const upgradeBackup = /backup: (\S+before-upgrade-5\.1\.0-to-\S+\.tar\.gz)/.exec(secondUp)?.[1];
+    assert.ok(upgradeBackup, secondUp);
+    assert.equal((await stat(join(w.dir, upgradeBackup)).catch(() => stat(upgradeBackup))).mode & 0o777, 0o600);
+    assert.match(secondUp, new RegExp(`upgraded the hub's database from JupyterHub 5\\.1\\.0 to ${imageJupyterhub.replaceAll(".", "\\.")}`));
+    assert.equal((JSON.parse(await readFile(record, "utf8")) as { jupyterhub: string }).jupyterhub, imageJupyterhub, "the record names the image's JupyterHub again");
     assert.equal(await hashesOfHubState(), stateBefore, "crypt key and cookie secret survived down/up");
     const again = await session.api("GET", `${base}hub/api/user`);
     assert.equal(again.status, 200, "the earlier login session is still valid: the hub database was kept");
 
-    // 8b. A server nobody uses stops itself: its job leaves the queue, the hub offers Start again.
+    // 8b. The file the user saved before down is in their home, as the new server shows it.
     await h.spawnAndReach(session, base, user, options);
     const [idleJob] = await slurmJobs(SLURM);
     assert.ok(idleJob, "the second server runs as a job");
+    const readBack = await contents(session, base, user, "survives-down-up.txt");
+    assert.equal(readBack.status, 200, "the file is still there after down and up");
+    assert.equal((JSON.parse(readBack.body) as { content: string }).content, saved);
+    assert.equal((await sh(SLURM, `stat -c %U ${home}/survives-down-up.txt`)).trim(), unixUser, "and still the user's");
+
+    // 8c. A server nobody uses stops itself: its job leaves the queue, the hub offers Start again.
     const idleSince = Date.now();
     await until("the idle server's job to leave the queue", SHORT_IDLE_TIMEOUT + 240, async () =>
       (await slurmJobs(SLURM)).length === 0 ? true : undefined,
@@ -393,8 +525,41 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
       return Object.keys(model.servers ?? {}).length === 0 && /Start My Server/.test(visibleText(homePage.body)) && !/id="stop"/.test(homePage.body) ? true : undefined;
     }, 1000);
 
-    // 9. down --force leaves nothing of the environment.
-    await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));
+    // 9. Tearing down with a server running: down --force refuses; a backup is taken; with
+    //    --stop-servers the hub stops it and its job leaves the queue before anything is removed.
+    await h.spawnAndReach(session, base, user, options);
+    const refusedDown = await bricsFailing(["down", ENV, w.deployDir, "--force"]);
+    assert.equal(refusedDown.code, 1, refusedDown.output);
+    assert.match(refusedDown.output, /1 user server is running or starting; --force would remove the hub's database, its only record of it, while its Slurm job runs in the pod's Slurm container and ends with it\. Nothing was removed\./);
+    assert.equal(await exists("pod", POD), true, "the refused down removed nothing");
+    const lastBackup = /wrote (\S+\.tar\.gz)/.exec(await h.brics(["backup", ENV, "--deploy-dir", w.deployDir]))?.[1];
+    assert.ok(lastBackup);
+    const queue = watchQueue();
+    const stopped = await h.timed("brics-env down --force --stop-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--stop-servers"]));
+    const seen = await queue.stop();
+    assert.match(stopped, /stopped 1 user server through the hub \(alice\), cancelling its Slurm job/);
+    assert.ok(seen.includes("jobs:1"), `the watch saw the server's job first: ${seen.join(" ")}`);
+    assert.equal(seen.at(-1), "jobs:0", `no job was left in the queue when the Slurm container went: ${seen.slice(-5).join(" ")}`);
+    h.podCreated(false);
+    assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
+
+    // 10. A new start from the backup, as on a new host: restore, up; the user is still logged in,
+    //     and the hub, told by Slurm that the recorded server's job is gone, offers Start again.
+    const fromNothing = await h.timed("brics-env restore (nothing there)", () => h.brics(["restore", ENV, lastBackup.startsWith("/") ? lastBackup : join(w.dir, lastBackup), w.deployDir]));
+    assert.match(fromNothing, /created volume jupyterhub_root_dev_dummyauth/);
+    assert.match(fromNothing, /restored the hub's database \(1 user, their auth state, 1 server recorded as running\)/);
+    h.podCreated(true);
+    await h.timed("up after restore, hub healthy, Slurm ready", async () => {
+      await h.brics(["up", ENV, w.deployDir, "--no-build"]);
+      await hubHealthy(base);
+      await h.slurmReady();
+    });
+    assert.equal((await session.api("GET", `${base}hub/api/user`)).status, 200, "the user is still logged in");
+    await until("the hub to find the restored server's job gone", POLL_INTERVAL * 12, async () => {
+      const homePage = await session.get(`${base}hub/home`);
+      return /Start My Server/.test(visibleText(homePage.body)) && !/id="stop"/.test(homePage.body) ? true : undefined;
+    }, 1000);
+    await h.timed("brics-env down --force (nothing running)", () => h.brics(["down", ENV, w.deployDir, "--force"]));
     h.podCreated(false);
     assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
   } catch (e) {

@@ -214,7 +214,7 @@ test(`${ENV}: in Chromium, log in, start JupyterLab in a Slurm job from the spaw
 
     await browser.close();
     browser = undefined;
-    await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));
+    await h.timed("brics-env down --force --stop-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--stop-servers"]));
     h.podCreated(false);
     assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
     passed = true;

@@ -140,7 +140,7 @@ test(`${ENV}: JWT login through our jupyterhub_config.py, projects from the toke
     assert.equal(out.headers.get("location"), `${prefix}/_oidc/sign_out?rd=${encodeURIComponent(`${prefix}/`)}`, "logout goes to the proxy's sign-out");
     assert.equal(await loggedInAs(browser, base), undefined, "logged out");
 
-    await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));
+    await h.timed("brics-env down --force --stop-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--stop-servers"]));
     h.podCreated(false);
     assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
   } catch (e) {

@@ -126,7 +126,7 @@ test(`${ENV}: the hub through a Zenith tunnel (JWT login, spawn, server restart)
     const badUp = await h.timed("brics-env up with an unreachable Zenith server (warns)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
     assert.match(badUp, new RegExp(`${CLIENT} keeps restarting \\(\\d+ restarts? in \\d+ s\\): the Zenith tunnel is not up`), `up warned:\n${badUp}`);
 
-    await h.timed("brics-env down --force", () => h.brics(["down", ENV, w.deployDir, "--force"]));
+    await h.timed("brics-env down --force --stop-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--stop-servers"]));
     h.podCreated(false);
     assert.deepEqual(await h.leftovers(), [], "nothing of the environment is left");
     await server.remove();

@@ -18,7 +18,7 @@ import { makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
 import { containersOf, getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { podmanObjectsOf } from "../../src/plan/manifest.js";
-import { podName, podmanContainerName, volumeName } from "../../src/plan/names.js";
+import { podName, podmanContainerName } from "../../src/plan/names.js";
 
 export const ORIGIN = "http://127.0.0.1:8000";
 
@@ -140,6 +140,9 @@ export interface StackHarness {
 /** Registers the before/after hooks of a scenario on `env` and returns what its test uses. */
 export function stackHarness(env: EnvName): StackHarness {
   const pod = podName(env);
+  // The environment's named volumes (not those podman makes for its Secrets).
+  const objects = podmanObjectsOf(getEnvironment(env));
+  const dataVolumes = objects.volumes.filter((v) => !objects.secrets.includes(v));
   const durations: [string, number][] = [];
   const teardowns: string[][] = [];
   let ws: Workspace | undefined;
@@ -165,7 +168,7 @@ export function stackHarness(env: EnvName): StackHarness {
     const found: string[] = [];
     if (await exists("pod", pod)) found.push(`pod ${pod}`);
     for (const c of await namesMatching("container", pod)) found.push(`container ${c}`);
-    for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) {
+    for (const v of dataVolumes) {
       if (await exists("volume", v)) found.push(`volume ${v}`);
     }
     for (const s of await namesMatching("secret", `-${env}`)) found.push(`secret ${s}`);
@@ -196,7 +199,7 @@ export function stackHarness(env: EnvName): StackHarness {
     process.once(signal, () => {
       if (ws !== undefined && createdPod) {
         log(`${signal}: tearing ${env} down`);
-        spawnSync(process.execPath, [ws.cli, "down", env, ws.deployDir, "--force"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
+        spawnSync(process.execPath, [ws.cli, "down", env, ws.deployDir, "--force", "--ignore-servers"], { env: ws.env, stdio: "inherit", timeout: 300_000 });
       }
       for (const args of teardowns) spawnSync("podman", args, { stdio: "inherit", timeout: 60_000 });
       ws?.remove();
@@ -208,11 +211,12 @@ export function stackHarness(env: EnvName): StackHarness {
     // Someone else's environment (before() refused to start) is never touched.
     if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
       try {
-        await brics(["down", env, workspace().deployDir, "--force"], 10 * 60_000);
+        // A test that failed may leave a server running: cleaning up must not wait on the hub for it.
+        await brics(["down", env, workspace().deployDir, "--force", "--ignore-servers"], 10 * 60_000);
       } catch (e) {
         log(`cleanup with brics-env down --force failed, removing by name: ${String(e)}`);
         await podman(["pod", "rm", "-f", pod]);
-        for (const v of [volumeName("jupyterhub_root", env), volumeName("slurm_root", env)]) await podman(["volume", "rm", "-f", v]);
+        for (const v of dataVolumes) await podman(["volume", "rm", "-f", v]);
         for (const secret of podmanObjectsOf(getEnvironment(env)).secrets) {
           await podman(["secret", "rm", secret]);
           await podman(["volume", "rm", "-f", secret]);

@@ -19,7 +19,8 @@ import { watchCmdlines } from "../podman/cmdlines.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
 import { BASE_IMAGE_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
-import { imageRef, volumeName, type ImageName } from "../../src/plan/names.js";
+import { imageRef, type ImageName } from "../../src/plan/names.js";
+import { volumesOf } from "../../src/plan/volumes.js";
 
 const DEV_ENV = getEnvironment("dev_dummyauth");
 const PROD_TAG_PREFIX = "localhost/brics-env-imagetest-";
@@ -87,9 +88,7 @@ before(async () => {
 after(async () => {
   for (const tag of prodTags) await execa("podman", ["rmi", "-f", tag], { reject: false });
   // `resources` also made the environment's volumes; nothing else of the environment exists.
-  for (const v of [volumeName("jupyterhub_root", DEV_ENV.name), volumeName("slurm_root", DEV_ENV.name)]) {
-    await execa("podman", ["volume", "rm", "-f", v], { reject: false });
-  }
+  for (const v of volumesOf(DEV_ENV)) await execa("podman", ["volume", "rm", "-f", v.name], { reject: false });
   ws?.remove();
 });
 
@@ -287,6 +286,6 @@ test("a package index URL's user name and password reach pip, and no command lin
     writeFileSync(argfile, pinned);
     await index.stop();
     await execa("podman", ["rmi", trustingBase], { reject: false });
-    await execa("podman", ["volume", "rm", "-f", volumeName("jupyterhub_root", extslurm.name)], { reject: false });
+    for (const v of volumesOf(extslurm)) await execa("podman", ["volume", "rm", "-f", v.name], { reject: false });
   }
 });

@@ -96,7 +96,8 @@ describe("the hub's settings data (BRICS_ENV_SETTINGS)", () => {
     assert.ok(dataDir, "/srv/jupyterhub is a writable mount of jupyterhub_root");
     for (const s of HUB_SERVICES) assert.equal(dirname(s.tokenFile), dataDir.mountPath, `${s.name}'s token survives a new container`);
     assert.deepEqual(METRICS_SERVICE.scopes, ["read:metrics"], "the scraper's token reads metrics and nothing else");
-    assert.ok(BRICS_ENV_SERVICE.scopes.every((s) => /^(list|read):/.test(s)), "brics-env status only reads");
+    // status reads; down --stop-servers stops servers; nothing else (no admin, no tokens, no users' files).
+    assert.deepEqual(BRICS_ENV_SERVICE.scopes.filter((s) => !/^(list|read):/.test(s)), ["servers"], "brics-env reads, and may only stop servers");
   });
 
   // test/python reads this file to run the hub module in each environment as the pod would.

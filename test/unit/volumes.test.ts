@@ -4,11 +4,12 @@ import { getEnvironment } from "../../src/plan/environments.js";
 import { volumesOf, VolumeOwnerError } from "../../src/plan/volumes.js";
 
 describe("volumesOf", () => {
-  it("gives in-pod Slurm environments a hub and a Slurm volume with FACTS' default owners", () => {
+  it("gives in-pod Slurm environments a hub volume, a Slurm volume and one for /home, with FACTS' default owners", () => {
     const vols = volumesOf(getEnvironment("dev_dummyauth"));
     assert.deepEqual(vols.map((v) => [v.name, v.sourceDir, v.podVolumeName]), [
       ["jupyterhub_root_dev_dummyauth", "volumes/jupyterhub_root", "jupyterhub-root"],
       ["slurm_root_dev_dummyauth", "volumes/slurm_root", "slurm-root"],
+      ["slurm_home_dev_dummyauth", "volumes/slurm_home", "slurm-home"],
     ]);
     assert.deepEqual(vols[0]!.owner, { user: "root", uid: 0, group: "root", gid: 0 });
     assert.deepEqual(vols[1]!.owner, { user: "slurm", uid: 64030, group: "slurm", gid: 64030 });
@@ -20,6 +21,14 @@ describe("volumesOf", () => {
       "var/spool/slurmd",
     ]);
     assert.deepEqual(vols[0]!.mounts.filter((m) => m.readOnly).map((m) => m.mountPath), ["/etc/jupyterhub"]);
+    // Users' homes (their files, their jobs' output) outlive the Slurm container; /home is root's.
+    assert.deepEqual(vols[2]!.mounts.map((m) => [m.container, m.mountPath, m.subPath, m.readOnly]), [["slurm", "/home", "home", false]]);
+    assert.deepEqual(vols[2]!.owner, { user: "root", uid: 0, group: "root", gid: 0 });
+  });
+
+  it("has no owner variables for /home: each home there is its user's", () => {
+    const vols = volumesOf(getEnvironment("dev_dummyauth"), { SLURMUSER: "other", SLURMUSER_UID: "7" });
+    assert.deepEqual(vols[2]!.owner, { user: "root", uid: 0, group: "root", gid: 0 });
   });
 
   it("gives external-Slurm environments only the hub volume", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeHub } from "../../src/effects/hubStatus.js";
+import { describeHub } from "../../src/effects/hubApi.js";
 
 describe("describeHub", () => {
   it("says the version and counts, in the singular where it is one", () => {
