@@ -199,3 +199,17 @@ describe("bad deploy directories", () => {
     assert.match(r.stderr, /brics-env init dev_dummyauth/);
   });
 });
+
+describe("brics-env doctor", () => {
+  test("says what rootful podman means for published ports and CAP_SYS_ADMIN exactly when podman runs as root", { timeout: 120_000 }, async () => {
+    const rootless = (await run("podman", ["info", "--format", "{{.Host.Security.Rootless}}"])).stdout.trim() === "true";
+    const r = await brics("doctor");
+    noStackTrace(r.stderr);
+    const text = r.stdout + r.stderr;
+    assert.equal(/podman runs as root here/.test(text), !rootless, text);
+    if (!rootless) {
+      assert.match(text, /published port .* opened by root's podman/);
+      assert.match(text, /CAP_SYS_ADMIN, where the Slurm container gets it, is root's capability/);
+    }
+  });
+});
