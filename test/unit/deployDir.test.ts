@@ -193,11 +193,16 @@ describe("the deploy directory's lock", () => {
     const order: string[] = [];
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const firstIn = new Promise<void>((r) => (entered = r));
     const first = withDeployLock(dir, async () => {
       order.push("first in");
+      entered();
       await held;
       order.push("first out");
     });
+    // Taking the lock is asynchronous: the second run starts once the first holds it.
+    await firstIn;
     const waits: string[] = [];
     const second = withDeployLock(dir, async () => void order.push("second"), (line) => waits.push(line));
     await new Promise((r) => setTimeout(r, 200));
