@@ -29,6 +29,15 @@ export interface RunResult {
 }
 
 const TAIL_LINES = 20;
+/**
+ * BRICS_ENV_TRACE=1 prints each child process's start and end, in ms since this process started,
+ * to stderr: where a slow command spends its time. Commands never carry secrets (they travel on
+ * stdin, in files or as podman Secrets), so tracing them is safe; it is off by default all the same.
+ */
+const TRACE = process.env["BRICS_ENV_TRACE"] === "1";
+function trace(what: string, command: readonly string[]): void {
+  if (TRACE) process.stderr.write(`[trace ${performance.now().toFixed(0).padStart(6)} ms] ${what} ${formatCommand(command).slice(0, 160)}\n`);
+}
 /** After a timeout's SIGTERM, how long a child gets before SIGKILL. */
 const KILL_GRACE_MS = 5000;
 
@@ -107,6 +116,7 @@ export async function runAllowFailure(file: string, args: readonly string[], opt
       reject(new CommandError(command, undefined, "", "", (err as Error).message));
       return;
     }
+    trace("start", command);
     const onLine = opts.onLine;
     // Both are pipes (stdio above), so never null.
     const out = collect(child.stdout!, onLine && ((l) => onLine(l, "stdout")));
@@ -131,6 +141,7 @@ export async function runAllowFailure(file: string, args: readonly string[], opt
     child.on("close", (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
       if (killTimer !== undefined) clearTimeout(killTimer);
+      trace(`end (${code ?? signal})`, command);
       out.flush();
       err.flush();
       const stdout = out.text();
