@@ -8,15 +8,24 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
-import { DATABASE_FILE, decideDatabaseStep, parseVersionRecord, VERSION_RECORD_FILE, type DatabaseStep } from "../plan/hubDatabase.js";
+import {
+  DATABASE_FILE,
+  decideDatabaseStep,
+  formatVersionRecord,
+  parseVersionRecord,
+  recordWithImage,
+  VERSION_RECORD_FILE,
+  type DatabaseStep,
+} from "../plan/hubDatabase.js";
 import { imageRef, volumeName } from "../plan/names.js";
 import { TRACKED_FILES_LIST, trackedFilesOf, volumesOf } from "../plan/volumes.js";
 import { hubInfo, imageJupyterhubVersion, upgradeDatabase, type HubPlace } from "../effects/hubState.js";
 import { imageId } from "../effects/podman.js";
-import { applyTreeDifference, treeDifference } from "../effects/volumeRefresh.js";
+import { applyTreeDifference, replaceFileKeepingOwner, treeDifference } from "../effects/volumeRefresh.js";
 import { repoRoot } from "../paths.js";
 import { defaultBackupFile, writeBackup } from "./backup.js";
 import { displayPath, variables, type Output } from "./common.js";
+import type { ImagesAfter } from "./resources.js";
 
 /** The part of jupyterhub_root the repository owns, relative to the volume root. */
 const HUB_CONFIG_PREFIX = "etc/jupyterhub";
@@ -62,16 +71,20 @@ export async function refreshHubFiles(env: Environment, mountpoints: ReadonlyMap
   return diff.paths;
 }
 
-/** What the database needs before the environment's hub image starts on it. */
-export async function databaseStep(env: Environment, mountpoints: ReadonlyMap<string, string>): Promise<DatabaseStep> {
+/**
+ * What the database needs before the environment's hub image starts on it. `images`: the
+ * environment's images as resources left them (the hub image's id is read from there when present).
+ */
+export async function databaseStep(env: Environment, mountpoints: ReadonlyMap<string, string>, images?: ImagesAfter): Promise<DatabaseStep> {
   const volume = volumeName("jupyterhub_root", env.name);
   const mountpoint = mountpoints.get(volume);
   if (mountpoint === undefined) return { kind: "none", why: "no hub volume yet" };
   const image = imageRef("brics_jupyterhub", env.stage);
-  const id = (await imageId(image)) ?? "";
+  const id = images?.get(image)?.id ?? (await imageId(image)) ?? "";
   let facts: Parameters<typeof decideDatabaseStep>[0];
   const srv = join(mountpoint, "srv", "jupyterhub");
-  if (existsSync(srv)) {
+  const local = existsSync(srv);
+  if (local) {
     const recordText = await readFile(join(srv, VERSION_RECORD_FILE), "utf8").catch(() => undefined);
     facts = { databaseExists: existsSync(join(srv, DATABASE_FILE)), record: parseVersionRecord(recordText), image: { id } };
   } else {
@@ -81,7 +94,11 @@ export async function databaseStep(env: Environment, mountpoints: ReadonlyMap<st
   }
   const step = decideDatabaseStep(facts);
   if (step.kind !== "ask-image") return step;
-  return decideDatabaseStep({ ...facts, image: { id, jupyterhub: await imageJupyterhubVersion(image) } });
+  const asked = { ...facts, image: { id, jupyterhub: await imageJupyterhubVersion(image) } };
+  const decided = decideDatabaseStep(asked);
+  const remember = local ? recordWithImage(asked, decided) : undefined;
+  if (remember !== undefined) await replaceFileKeepingOwner(join(srv, VERSION_RECORD_FILE), formatVersionRecord(remember));
+  return decided;
 }
 
 /** What a failed upgrade says: what failed, where the backup taken before it is, how to bring it back. */

@@ -7,8 +7,8 @@ import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
-import { BASE_IMAGE_VARIABLE, imageBuilds, JUPYTER_USER_ENV_VARIABLE, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
-import type { ImageName } from "../plan/names.js";
+import { BASE_IMAGE_VARIABLE, imageBuilds, imagesOf, JUPYTER_USER_ENV_VARIABLE, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
+import { imageRef, type ImageName } from "../plan/names.js";
 import { volumesOf, type VolumePlan } from "../plan/volumes.js";
 import { normaliseName } from "../plan/pythonSource.js";
 import { packageLabels, requirementProvenance, type PackageProvenance } from "../plan/packageLabels.js";
@@ -16,7 +16,7 @@ import { cloneIsAt, cloneUnlessPresent } from "../effects/git.js";
 import { stageBuildHelpers } from "../effects/buildHelpers.js";
 import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
 import { PythonPackageError, stageDevCloneVersion, stagePythonPackages, type PackageSource } from "../effects/pythonPackages.js";
-import { buildImage, ensureImage, imageId, imagesFacts, slurmVersionOfImage, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageId, imagesFacts, slurmVersionOfImage, type ImageFacts, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
 import { SLURM_VERSION_LABEL } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
@@ -101,20 +101,27 @@ export interface ResourcesLookup {
   readonly zenithPresent: boolean | undefined;
   /** Every volume podman has, with its mount point (kube play needs them on old podman). */
   readonly volumes: ReadonlyMap<string, string>;
+  /**
+   * The environment's own images as they were before any build: id, build key and Slurm version
+   * label (what `up` decides the play on, so it asks no further podman process when nothing is built).
+   */
+  readonly images: ReadonlyMap<string, ImageFacts>;
 }
 
 export async function lookupResources(env: Environment, opts: ResourcesOptions = {}): Promise<ResourcesLookup> {
   const toBuild = opts.build === false ? [] : await planImageBuilds(env);
   const zenith = zenithImageOf(env, opts);
   const bases = toBuild.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
-  const refs = [...bases, ...toBuild.map((b) => b.tag), zenith].filter((r): r is string => r !== undefined);
-  const [images, volumes] = await Promise.all([imagesFacts(refs, BUILD_KEY_LABEL), volumeMountpoints()]);
+  const own = imagesOf(env).map((image) => imageRef(image, env.stage));
+  const refs = [...bases, ...own, zenith].filter((r): r is string => r !== undefined);
+  const [images, volumes] = await Promise.all([imagesFacts(refs, [BUILD_KEY_LABEL, SLURM_VERSION_LABEL]), volumeMountpoints()]);
   return {
     baseIds: bases.map((b) => (b === undefined ? undefined : images.get(b)?.id)),
-    labels: toBuild.map((b) => images.get(b.tag)?.label),
+    labels: toBuild.map((b) => images.get(b.tag)?.labels[BUILD_KEY_LABEL]),
     volumesPresent: volumesOf(env, variables()).map((v) => volumes.has(v.name)),
     zenithPresent: zenith === undefined ? undefined : images.has(zenith),
     volumes,
+    images: new Map(own.flatMap((ref) => (images.has(ref) ? [[ref, images.get(ref)!] as const] : []))),
   };
 }
 
@@ -147,7 +154,7 @@ async function buildChanged(
   labels: ReadonlyArray<string | undefined>,
   provenance: ReadonlyMap<ImageBuild, PackageProvenance[]>,
   out: Output,
-): Promise<void> {
+): Promise<string[]> {
   const plans = await Promise.all(
     builds.map(async (build, i) => {
       const spec = {
@@ -166,7 +173,7 @@ async function buildChanged(
     plans.map(async ({ build, spec, key, current }) => {
       if (current === key) {
         out.say(`image ${build.tag} is up to date (build key ${key.slice(0, 12)})`);
-        return;
+        return undefined;
       }
       out.progress(`building ${build.tag} (${build.target}) from ${displayPath(spec.containerfile)} ...`);
       const started = Date.now();
@@ -191,11 +198,13 @@ async function buildChanged(
         throw new Error(`building ${build.tag} failed:\n${failures.map((x) => `    ${x}`).join("\n")}\n(the build output above has the details)`);
       }
       out.say(`built ${build.tag} in ${Math.round((Date.now() - started) / 1000)} s`);
+      return build.tag;
     }),
   );
   // Both builds run to their end, so a failure of one never leaves the other half-done behind.
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed !== undefined) throw failed.reason;
+  return results.flatMap((r) => (r.status === "fulfilled" && r.value !== undefined ? [r.value] : []));
 }
 
 /**
@@ -214,13 +223,49 @@ async function slurmVersionLabel(build: ImageBuild, out: Output): Promise<Record
   return { [SLURM_VERSION_LABEL]: version };
 }
 
+/** The environment's images once resources is done: ref -> facts (a missing image is absent). */
+export type ImagesAfter = ReadonlyMap<string, ImageFacts>;
+
+/**
+ * Readies one image's build context: its dev clones (made when missing, kept otherwise), the
+ * Python packages and the build helpers staged into it. What it will be built from, said and returned.
+ */
+async function prepareContext(root: string, build: ImageBuild, out: Output): Promise<PackageProvenance[]> {
+  const contextDir = join(root, build.contextDir);
+  const dev: PackageSource[] = [];
+  for (const repo of build.devRepos) {
+    const dir = join(root, repo.dest);
+    const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir, urlOverrideVar: repo.urlVariable, refOverrideVar: repo.refVariable });
+    if (result.kind === "cloned") {
+      out.say(`cloned ${repo.url} at ${repo.ref} into ${displayPath(dir)}`);
+    } else if (await cloneIsAt(dir, repo.ref)) {
+      out.say(`kept existing clone at ${displayPath(dir)} (local changes are built in)`);
+    } else {
+      out.say(
+        `kept existing clone at ${displayPath(dir)}, which is not at ${repo.ref}: it is built as it is ` +
+          `(check out ${repo.ref} in it, or remove it to clone afresh)`,
+      );
+    }
+    const described = await stageDevCloneVersion(dir).catch((err: unknown) => {
+      if (err instanceof PythonPackageError) throw new PythonPackageError(`dev clone of ${repo.name}: ${err.message}`);
+      throw err;
+    });
+    dev.push(described);
+  }
+  const staged = await preparePythonPackages(contextDir, out);
+  await stageBuildHelpers(root, contextDir);
+  const packages = provenanceOf(build, staged, dev);
+  out.say(`${build.tag} will be built from: ${describeProvenance(packages) || "(no Python packages)"}`);
+  return packages;
+}
+
 /** `lookup`: lookupResources(env, opts) when the caller started it already. */
 export async function resourcesCommand(
   env: Environment,
   opts: ResourcesOptions = {},
   out: Output = consoleOutput,
   lookup: Promise<ResourcesLookup> = lookupResources(env, opts),
-): Promise<void> {
+): Promise<ImagesAfter> {
   // Awaited below; until then a failure of it must not count as unhandled.
   lookup.catch(() => undefined);
   const root = repoRoot();
@@ -228,47 +273,26 @@ export async function resourcesCommand(
   const volumes = volumesOf(env, variables());
 
   const toBuild = opts.build === false ? [] : builds;
-  // Images first: on a machine without registry access this is what fails, and it should fail
-  // before anything else is done, with what to do about it.
-  const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent } = await lookup;
+  // Preparing the build contexts (dev clones, staged packages, helpers) is local work unless a
+  // clone must be made: then it waits until the base images are there, since on a machine without
+  // registry access those are what fails, and should fail before anything is fetched. Otherwise it
+  // runs while podman answers the lookup, the two builds side by side.
+  const fetches = toBuild.some((b) => b.devRepos.some((r) => !existsSync(join(root, r.dest))));
+  const prepare = () => Promise.all(toBuild.map((build) => prepareContext(root, build, out)));
+  const early = fetches ? undefined : prepare();
+  early?.catch(() => undefined);
+  const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent, images: before } = await lookup;
   const baseIds = await ensureBases(toBuild, knownBaseIds, out);
   const zenith = zenithImageOf(env, opts);
   if (zenith !== undefined) {
     const how = zenithPresent === true ? "present" : await ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE);
     out.say(how === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
   }
+  const provenance = new Map<ImageBuild, PackageProvenance[]>((await (early ?? prepare())).map((packages, i) => [toBuild[i]!, packages]));
 
-  const provenance = new Map<ImageBuild, PackageProvenance[]>();
-  for (const build of toBuild) {
-    const contextDir = join(root, build.contextDir);
-    const dev: PackageSource[] = [];
-    for (const repo of build.devRepos) {
-      const dir = join(root, repo.dest);
-      const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir, urlOverrideVar: repo.urlVariable, refOverrideVar: repo.refVariable });
-      if (result.kind === "cloned") {
-        out.say(`cloned ${repo.url} at ${repo.ref} into ${displayPath(dir)}`);
-      } else if (await cloneIsAt(dir, repo.ref)) {
-        out.say(`kept existing clone at ${displayPath(dir)} (local changes are built in)`);
-      } else {
-        out.say(
-          `kept existing clone at ${displayPath(dir)}, which is not at ${repo.ref}: it is built as it is ` +
-            `(check out ${repo.ref} in it, or remove it to clone afresh)`,
-        );
-      }
-      const described = await stageDevCloneVersion(dir).catch((err: unknown) => {
-        if (err instanceof PythonPackageError) throw new PythonPackageError(`dev clone of ${repo.name}: ${err.message}`);
-        throw err;
-      });
-      dev.push(described);
-    }
-    const staged = await preparePythonPackages(contextDir, out);
-    await stageBuildHelpers(root, contextDir);
-    const packages = provenanceOf(build, staged, dev);
-    provenance.set(build, packages);
-    out.say(`${build.tag} will be built from: ${describeProvenance(packages) || "(no Python packages)"}`);
-  }
-
-  await buildChanged(root, toBuild, baseIds, labels, provenance, out);
+  const built = await buildChanged(root, toBuild, baseIds, labels, provenance, out);
+  const images = new Map(before);
+  if (built.length > 0) for (const [ref, facts] of await imagesFacts(built, [BUILD_KEY_LABEL, SLURM_VERSION_LABEL])) images.set(ref, facts);
 
   for (const [i, v] of volumes.entries()) {
     if (present[i]) {
@@ -277,6 +301,7 @@ export async function resourcesCommand(
     }
     await createVolumeFromTree(env, v, out);
   }
+  return images;
 }
 
 /** Creates volume `v` filled with its tree in the package (volumes/<kind>/, tracked files only). */

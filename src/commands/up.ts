@@ -20,8 +20,6 @@ import {
   containerHealth,
   containerLogs,
   execInContainer,
-  imageExists,
-  imageLabel,
   kubePlay,
   localPodmanIsRootful,
   podInspect,
@@ -38,7 +36,7 @@ import { playWorkDir } from "./down.js";
 import { databaseStep, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
-import { lookupResources, resourcesCommand } from "./resources.js";
+import { lookupResources, resourcesCommand, type ImagesAfter } from "./resources.js";
 import { watchZenithClient } from "./zenithClientWatch.js";
 
 export interface UpOptions {
@@ -51,10 +49,14 @@ export interface UpOptions {
 /** Pod states in which `up` applies changes to the running pod instead of playing a new one. */
 const IN_PLACE_STATES = new Set(["Running", "Degraded"]);
 
-/** Between probes of the Slurm container (a `podman exec` each, so not as often as health polls). */
-const SLURM_PROBE_MS = 500;
-/** Once the hub answers, only Slurm is waited for. */
-const SLURM_PROBE_HURRIED_MS = 100;
+/**
+ * The Slurm container is probed from inside, in a loop that lasts up to this long per `podman
+ * exec`: one process start per few seconds instead of one per probe, and readiness seen within
+ * a tenth of a second.
+ */
+const SLURM_PROBE_ROUND_S = 3;
+/** After a round that could not run (the container not started yet, or restarting). */
+const SLURM_PROBE_RETRY_MS = 200;
 
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
 function proxyAddress(env: Environment, publish: readonly string[] | undefined) {
@@ -97,10 +99,10 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await initCommand(env, dir, out);
   }
   const checked = await checkDeployDir(env, dir, out, inspected);
-  await resourcesCommand(env, { build: opts.build !== false }, out, resources);
-  if (opts.build === false) await requireImages(env);
+  const images = await resourcesCommand(env, { build: opts.build !== false }, out, resources);
+  if (opts.build === false) requireImages(env, images);
   if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.warn(line);
-  const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, out);
+  const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, images, out);
   const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked, slurmSysAdmin }, out);
 
   // The volumes as looked up at the start still hold unless resources had to create one.
@@ -110,7 +112,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     // The hub's volume was there before: its configuration may be older than this package, its
     // database older than the image's JupyterHub.
     await refreshHubFiles(env, looked.volumes, out);
-    const step = await databaseStep(env, looked.volumes);
+    const step = await databaseStep(env, looked.volumes, images);
     if (step.kind === "refuse") throw new Error(step.message);
     if (step.kind === "upgrade") {
       const image = imageRef("brics_jupyterhub", env.stage);
@@ -215,10 +217,10 @@ export async function awaitServing(env: Environment, dir: string, config: Config
 }
 
 /** With --no-build: the environment's images must be there already. */
-export async function requireImages(env: Environment): Promise<void> {
-  const refs = imagesOf(env).map((image) => imageRef(image, env.stage));
-  const present = await Promise.all(refs.map((ref) => imageExists(ref)));
-  const missing = refs.find((_, i) => !present[i]);
+export function requireImages(env: Environment, images: ImagesAfter): void {
+  const missing = imagesOf(env)
+    .map((image) => imageRef(image, env.stage))
+    .find((ref) => !images.has(ref));
   if (missing !== undefined) throw new Error(`image ${missing} does not exist; build it with: brics-env resources ${env.name}`);
 }
 
@@ -226,10 +228,10 @@ export async function requireImages(env: Environment): Promise<void> {
  * In-pod Slurm: whether the Slurm image's Slurm needs CAP_SYS_ADMIN, from the version `resources`
  * recorded on the image, or (an image built otherwise) from the image's own slurmd. Says so when it does.
  */
-export async function slurmContainerNeedsSysAdmin(env: Environment, out: Output): Promise<boolean> {
+export async function slurmContainerNeedsSysAdmin(env: Environment, images: ImagesAfter, out: Output): Promise<boolean> {
   if (env.slurm !== "pod") return false;
   const image = imageRef("brics_slurm", env.stage);
-  const version = (await imageLabel(image, SLURM_VERSION_LABEL)) ?? (await slurmVersionOfImage(image));
+  const version = images.get(image)?.labels[SLURM_VERSION_LABEL] ?? (await slurmVersionOfImage(image));
   if (version === undefined) {
     out.warn(`could not tell the Slurm version of ${image}: not granting CAP_SYS_ADMIN (Slurm 24.11 and later need it for the hub's jobs)`);
     return false;
@@ -266,52 +268,45 @@ async function watchContainers(containers: readonly string[], until: number): Pr
 }
 
 /**
- * The Slurm wait's deadline and pace, which the hub's wait steers: probe at leisure while the hub
- * starts; once it answers, probe at once and keep at it (at least 10 s left); stop if it failed.
+ * The Slurm wait's deadline, which the hub's wait steers: at least 10 s left once the hub answers;
+ * none once it failed.
  */
 class SlurmWait {
-  private wake: (() => void) | undefined;
-  private hurried = false;
   constructor(public deadline: number) {}
 
   hurry(atLeastUntil: number): void {
     this.deadline = Math.max(this.deadline, atLeastUntil);
-    this.hurried = true;
-    this.wake?.();
   }
 
   stop(): void {
     this.deadline = 0;
-    this.wake?.();
-  }
-
-  pause(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.hurried ? SLURM_PROBE_HURRIED_MS : SLURM_PROBE_MS);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }
 
 /**
  * A spawn goes hub -> ssh -> sudo -> sbatch, so the Slurm container is ready when its sshd accepts
- * connections and slurmctld answers; both are checked inside the container, where port 22 is.
+ * connections and slurmctld answers; both are checked inside the container, where port 22 is,
+ * every 0.1 s for a round of SLURM_PROBE_ROUND_S.
  */
 async function waitForSlurm(container: string, wait: SlurmWait, out: Output): Promise<boolean> {
-  const probe = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22 && scontrol ping | grep -q 'is UP'"];
+  const tries = SLURM_PROBE_ROUND_S * 10;
+  const round = [
+    "bash",
+    "-c",
+    `for ((i = 0; i < ${tries}; i++)); do (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && scontrol ping 2>/dev/null | grep -q 'is UP' && exit 0; sleep 0.1; done; exit 1`,
+  ];
   const start = Date.now();
   let lastReport = start;
   while (Date.now() < wait.deadline) {
-    const r = await execInContainer(container, probe, 15_000).catch(() => undefined);
+    const began = Date.now();
+    const r = await execInContainer(container, round, (SLURM_PROBE_ROUND_S + 10) * 1000).catch(() => undefined);
     if (r?.exitCode === 0) return true;
     if (Date.now() - lastReport >= 5000) {
       out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
       lastReport = Date.now();
     }
-    await wait.pause();
+    // A round that ended at once did not run (no container yet): wait a little before the next.
+    if (Date.now() - began < 1000) await sleep(SLURM_PROBE_RETRY_MS);
   }
   return false;
 }

@@ -98,10 +98,10 @@ export async function applyInPlace(
   const pod = podName(env.name);
   out.say(`pod ${pod} is ${existing.state === "Running" ? "running" : `${existing.state.toLowerCase()} (a container is not running)`}: applying what changed to it, in place`);
   const checked = await checkDeployDir(env, dir, out, ctx.inspected);
-  await resourcesCommand(env, { build: opts.build !== false }, out, ctx.resources);
-  if (opts.build === false) await requireImages(env);
+  const images = await resourcesCommand(env, { build: opts.build !== false }, out, ctx.resources);
+  if (opts.build === false) requireImages(env, images);
   if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.progress(line);
-  const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, out);
+  const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, images, out);
   const manifest = await manifestCommand(env, dir, { ...(opts.publish !== undefined ? { publish: opts.publish } : {}), checked, slurmSysAdmin }, out);
   const started = Date.now();
   const podSpec = podOf(manifest.objects);
@@ -125,11 +125,11 @@ export async function applyInPlace(
   if (hubFiles === undefined && mountpoints.has(volumeName("jupyterhub_root", env.name))) {
     out.warn(`cannot compare the hub's configuration files on ${volumeName("jupyterhub_root", env.name)} from this machine (podman runs elsewhere): they are left as they are`);
   }
-  const images = new Map<string, string | undefined>();
-  for (const d of desired) if (!images.has(d.image)) images.set(d.image, await imageId(d.image));
+  const ids = new Map<string, string | undefined>();
+  for (const d of desired) if (!ids.has(d.image)) ids.set(d.image, images.get(d.image)?.id ?? (await imageId(d.image)));
   const plans: Plan[] = desired
     .map((d) => {
-      const reasons = containerChanges(d, running.find((r) => r.name === d.name), images.get(d.image));
+      const reasons = containerChanges(d, running.find((r) => r.name === d.name), ids.get(d.image));
       const files = d.container === "jupyterhub" ? (hubFiles?.paths ?? []) : [];
       return { desired: d, reasons, hubFiles: files, action: actionOf(d.container, reasons, files) };
     })
@@ -156,7 +156,7 @@ export async function applyInPlace(
   }
 
   // The hub's database, when the image that starts on it has another JupyterHub than wrote it.
-  const step = hub.action === "keep" ? undefined : await databaseStep(env, mountpoints);
+  const step = hub.action === "keep" ? undefined : await databaseStep(env, mountpoints, images);
   if (step?.kind === "refuse") throw new Error(step.message);
 
   out.say(`applying changes to ${env.name}:`);

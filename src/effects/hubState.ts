@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HUB_STATE_FILES, KEPT_HUB_FILES } from "../plan/backup.js";
 import { repoRoot } from "../paths.js";
-import { execInContainer, runOneOff } from "./podman.js";
+import { execInContainer, imageId, runOneOff } from "./podman.js";
 
 const HUB_STATE_SCRIPT = "volumes/jupyterhub_root/etc/jupyterhub/brics_hub/hub_state.py";
 const SRV = "/srv/jupyterhub";
@@ -130,5 +130,7 @@ export async function upgradeDatabase(image: string, volume: string, to: string)
     const output = `${r.stdout}${r.stderr}`.trim().split("\n").slice(-5).join("\n    ");
     throw new HubStateError(`jupyterhub upgrade-db with ${image} failed (exit ${r.exitCode}):\n    ${output}`);
   }
-  await runScript({ image, volume }, ["set-version", "--version", to]);
+  // Recorded beside the image's id, so that the next `up` with this image need not ask it its version.
+  const id = await imageId(image);
+  await runScript({ image, volume }, ["set-version", "--version", to, ...(id !== undefined ? ["--image-id", id] : [])]);
 }

@@ -119,22 +119,27 @@ export async function imageExists(ref: string): Promise<boolean> {
 
 export interface ImageFacts {
   readonly id: string;
-  /** The value of the label asked for, when the image has it. */
-  readonly label: string | undefined;
+  /** The values of the labels asked for that the image has. */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /**
- * Id and one label of each image, in one podman call when all are there (podman stops printing
+ * Id and some labels of each image, in one podman call when all are there (podman stops printing
  * at a missing one, so then each is asked on its own); missing images are left out.
  */
-export async function imagesFacts(refs: readonly string[], label: string): Promise<Map<string, ImageFacts>> {
+export async function imagesFacts(refs: readonly string[], labels: readonly string[]): Promise<Map<string, ImageFacts>> {
   const facts = new Map<string, ImageFacts>();
   const unique = [...new Set(refs)];
   if (unique.length === 0) return facts;
-  const format = `{{.Id}}\t{{index .Labels "${label}"}}`;
+  const format = ["{{.Id}}", ...labels.map((l) => `{{index .Labels ${JSON.stringify(l)}}}`)].join("\t");
   const parse = (line: string): ImageFacts => {
-    const [id = "", value = ""] = line.split("\t");
-    return { id: id.trim(), label: value.trim() === "" || value.trim() === "<no value>" ? undefined : value.trim() };
+    const [id = "", ...values] = line.split("\t");
+    const found: Record<string, string> = {};
+    labels.forEach((l, i) => {
+      const v = values[i]?.trim() ?? "";
+      if (v !== "" && v !== "<no value>") found[l] = v;
+    });
+    return { id: id.trim(), labels: found };
   };
   const all = await podmanAllowFailure(["image", "inspect", "--format", format, ...unique]);
   const lines = all.stdout.split("\n").filter((l) => l.trim() !== "");
@@ -405,15 +410,17 @@ export interface ContainerHealth {
 
 /** State and restart count of each named container (absent ones are left out). */
 export async function containerHealth(names: readonly string[]): Promise<ContainerHealth[]> {
-  const answers = await Promise.all(
-    names.map((name) => podmanAllowFailure(["container", "inspect", "--format", "{{.State.Status}}|{{.RestartCount}}", name])),
-  );
-  return names.flatMap((name, i) => {
-    const r = answers[i]!;
-    if (r.exitCode !== 0) return [];
-    const [status, restarts] = r.stdout.trim().split("|");
-    return [{ name, status: status ?? "unknown", restarts: Number(restarts ?? 0) || 0 }];
-  });
+  const format = "{{.State.Status}}|{{.RestartCount}}";
+  const parse = (name: string, line: string): ContainerHealth => {
+    const [status, restarts] = line.trim().split("|");
+    return { name, status: status || "unknown", restarts: Number(restarts ?? 0) || 0 };
+  };
+  // One process for all (each podman start costs); podman stops at a missing one, so then each alone.
+  const all = await podmanAllowFailure(["container", "inspect", "--format", format, ...names]);
+  const lines = all.stdout.split("\n").filter((l) => l.trim() !== "");
+  if (all.exitCode === 0 && lines.length === names.length) return names.map((name, i) => parse(name, lines[i]!));
+  const answers = await Promise.all(names.map((name) => podmanAllowFailure(["container", "inspect", "--format", format, name])));
+  return names.flatMap((name, i) => (answers[i]!.exitCode === 0 ? [parse(name, answers[i]!.stdout)] : []));
 }
 
 /** Runs a command in a running container; the result whatever the exit code. `input` goes to its stdin. */

@@ -6,8 +6,8 @@
  * come out right under rootless podman too), and files the package no longer has removed.
  */
 import { existsSync } from "node:fs";
-import { readFile, readdir, rm } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { chmod, chown, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, posix } from "node:path";
 import { volumeImport } from "./podman.js";
 import { PLACEHOLDER_FILES, volumeTarStream, type Owner } from "./volumeArchive.js";
 
@@ -50,4 +50,24 @@ export async function treeDifference(sourceRoot: string, files: readonly string[
 export async function applyTreeDifference(volume: string, sourceRoot: string, owner: Owner, mountpoint: string, diff: TreeDifference): Promise<void> {
   if (diff.changed.length > 0) await volumeImport(volume, volumeTarStream(sourceRoot, owner, diff.changed));
   for (const f of diff.removed) await rm(join(mountpoint, f), { force: true });
+}
+
+/**
+ * Replaces a small file on a volume through its mount point, atomically, with the owner and mode
+ * the file (or else its directory) has. False, with nothing changed, where this host may not give
+ * it that owner (rootless podman's mapped ids): the caller's write was only worth saving time.
+ */
+export async function replaceFileKeepingOwner(path: string, content: string): Promise<boolean> {
+  const like = await stat(path).catch(() => stat(dirname(path)));
+  const tmp = join(dirname(path), `.${basename(path)}.brics-env-${process.pid}`);
+  try {
+    await writeFile(tmp, content, { mode: 0o600, flag: "wx" });
+    await chown(tmp, like.uid, like.gid);
+    await chmod(tmp, like.isDirectory() ? 0o644 : like.mode & 0o777);
+    await rename(tmp, path);
+    return true;
+  } catch {
+    await rm(tmp, { force: true });
+    return false;
+  }
 }

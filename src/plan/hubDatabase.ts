@@ -26,6 +26,23 @@ export function parseVersionRecord(text: string | undefined): VersionRecord | un
   }
 }
 
+/** The record as hub_state.py writes it (write_version_record). */
+export function formatVersionRecord(record: VersionRecord): string {
+  return `${JSON.stringify({ jupyterhub: record.jupyterhub, image_id: record.imageId })}\n`;
+}
+
+/**
+ * The record to write once the image was asked and has the recorded version: the same version,
+ * now beside the image's id, so the next `up` with this image need not ask it. Undefined when
+ * there is nothing to add.
+ */
+export function recordWithImage(facts: DatabaseFacts, step: DatabaseStep): VersionRecord | undefined {
+  const record = facts.record;
+  if (step.kind !== "none" || record === undefined || facts.image.id === "" || record.imageId === facts.image.id) return undefined;
+  if (facts.image.jupyterhub !== record.jupyterhub) return undefined;
+  return { jupyterhub: record.jupyterhub, imageId: facts.image.id };
+}
+
 export type DatabaseStep =
   /** Nothing to do; `why` for the curious. */
   | { readonly kind: "none"; readonly why: string }

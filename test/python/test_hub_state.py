@@ -129,6 +129,19 @@ def test_record_at_start(tmp_path):
     assert hub_state.record_at_start(srv, "5.4.2", "img3")[0] is True
 
 
+def test_record_at_start_keeps_the_image_brics_env_recorded(tmp_path):
+    srv = str(tmp_path)
+    make_state(tmp_path)
+    hub_state.write_version_record(srv, "5.2.1", "img1")
+    # An unprivileged container does not know its image: the id beside its version stays.
+    assert hub_state.record_at_start(srv, "5.2.1", "")[0] is True
+    assert hub_state.read_version_record(srv) == {"jupyterhub": "5.2.1", "image_id": "img1"}
+    # ... but not beside another version: a new database's record has no image then.
+    os.unlink(tmp_path / hub_state.DB_FILE)
+    assert hub_state.record_at_start(srv, "5.4.2", "")[0] is True
+    assert hub_state.read_version_record(srv) == {"jupyterhub": "5.4.2", "image_id": ""}
+
+
 def test_kept_files_travel_with_the_snapshot_when_present(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
     make_state(src)

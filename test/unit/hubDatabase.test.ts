@@ -1,8 +1,29 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { compareReleases, decideDatabaseStep, parseVersionRecord } from "../../src/plan/hubDatabase.js";
+import { compareReleases, decideDatabaseStep, formatVersionRecord, parseVersionRecord, recordWithImage } from "../../src/plan/hubDatabase.js";
 
 const record = (jupyterhub: string, imageId = "img-old") => ({ jupyterhub, imageId });
+
+describe("recordWithImage", () => {
+  const asked = (recorded: string, imageJupyterhub: string, recordedImage = "") => {
+    const facts = { databaseExists: true, record: record(recorded, recordedImage), image: { id: "img-new", jupyterhub: imageJupyterhub } };
+    return recordWithImage(facts, decideDatabaseStep(facts));
+  };
+
+  it("pairs the recorded version with the image once the image was found to have it", () => {
+    assert.deepEqual(asked("5.2.1", "5.2.1"), { jupyterhub: "5.2.1", imageId: "img-new" });
+    // What it writes reads back the same, so the next decision needs no question to the image.
+    const written = parseVersionRecord(formatVersionRecord(asked("5.2.1", "5.2.1")!));
+    assert.equal(decideDatabaseStep({ databaseExists: true, record: written, image: { id: "img-new" } }).kind, "none");
+  });
+
+  it("writes nothing when the image has another version, or nothing was asked", () => {
+    assert.equal(asked("5.2.1", "5.4.2"), undefined, "an upgrade records the version after upgrade-db, not before");
+    assert.equal(asked("5.4.2", "5.2.1"), undefined, "a refused downgrade changes nothing");
+    const unasked = { databaseExists: true, record: record("5.2.1", "img-new"), image: { id: "img-new" } };
+    assert.equal(recordWithImage(unasked, decideDatabaseStep(unasked)), undefined, "the record already names the image");
+  });
+});
 
 describe("decideDatabaseStep", () => {
   it("does nothing without a database or without a record", () => {

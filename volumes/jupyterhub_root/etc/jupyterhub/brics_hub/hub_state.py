@@ -15,8 +15,8 @@ volume and a python3, without importing JupyterHub or the rest of brics_hub.
                       and the version record, as JSON (the hub need not run)
     record-at-start   the start script's step: records this JupyterHub's version as the one that
                       writes the database, unless the database was written by another version
-    set-version --version V
-                      records V (after `jupyterhub upgrade-db`)
+    set-version --version V [--image-id ID]
+                      records V (after `jupyterhub upgrade-db` with image ID)
 
 Secrets travel only on stdin and stdout, never in arguments; nothing is printed on failure but one
 line on stderr.
@@ -216,7 +216,12 @@ def record_at_start(srv, version, image_id):
             f"the database was written by JupyterHub {record['jupyterhub']} and this image has {version}: "
             "'brics-env up' upgrades it (jupyterhub upgrade-db) after taking a backup"
         )
-    write_version_record(srv, version, image_id)
+    if not image_id and record is not None and record["jupyterhub"] == version:
+        # Podman tells a container its image only when privileged; the id brics-env recorded
+        # beside this same version stays, so that `up` need not ask the image again.
+        image_id = record.get("image_id") or ""
+    if record != {"jupyterhub": version, "image_id": image_id}:
+        write_version_record(srv, version, image_id)
     return True, f"recorded JupyterHub {version} as the version that writes the database"
 
 
@@ -237,6 +242,7 @@ def main(argv=None):
     parser.add_argument("--srv", default="/srv/jupyterhub", help="the hub's state directory")
     parser.add_argument("--keep", action="append", default=[], help="snapshot, restore: a further file of DIR to carry")
     parser.add_argument("--version", help="set-version: the JupyterHub version to record")
+    parser.add_argument("--image-id", default="", help="set-version: the image that has that version")
     args = parser.parse_args(argv)
     try:
         if args.command == "snapshot":
@@ -257,7 +263,7 @@ def main(argv=None):
         else:
             if not args.version:
                 raise StateError("set-version needs --version")
-            write_version_record(args.srv, args.version)
+            write_version_record(args.srv, args.version, args.image_id)
     except (StateError, sqlite3.Error, OSError) as e:
         print(f"hub_state {args.command}: {e}", file=sys.stderr)
         return 1
