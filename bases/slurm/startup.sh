@@ -35,13 +35,14 @@ runuser -u munge -- /usr/sbin/munged
 /usr/sbin/slurmctld
 /usr/sbin/slurmd
 
-# Return once the controller answers, so that whatever the image runs next can submit jobs.
+# Return once the controller answers, so that whatever the image runs next can submit jobs; asked
+# every 0.1 s, since the controller usually answers within a second of its start.
 i=0
 until scontrol ping >/dev/null 2>&1; do
   i=$((i + 1))
-  if [ "${i}" -ge 30 ]; then
+  if [ "${i}" -ge 300 ]; then
     echo "startup.sh: slurmctld did not answer within 30 s" >&2
     exit 1
   fi
-  sleep 1
+  sleep 0.1
 done
