@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { appendFile, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
@@ -436,8 +436,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
 
     // 6f. Back up with the server running; the hub loses its state; restore brings back the
     //     user's login and the record of the server, whose job never stopped.
-    const backupOut = await h.timed("brics-env backup (hub running, a server up)", () => h.brics(["backup", ENV, "--deploy-dir", w.deployDir]));
-    const backupFile = join(w.deployDir, "backups", (await readdir(join(w.deployDir, "backups"))).find((f) => f.endsWith(".tar.gz"))!);
+    const { output: backupOut, archive: backupFile } = await h.backup("brics-env backup (hub running, a server up)");
     assert.match(backupOut, /from the running hub, with SQLite's online backup/);
     assert.equal((await stat(backupFile)).mode & 0o777, 0o600, "the archive is 0600");
     const archived = await readBackupArchive(backupFile);
@@ -532,8 +531,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     assert.equal(refusedDown.code, 1, refusedDown.output);
     assert.match(refusedDown.output, /1 user server is running or starting; --force would remove the hub's database, its only record of it, while its Slurm job runs in the pod's Slurm container and ends with it\. Nothing was removed\./);
     assert.equal(await exists("pod", POD), true, "the refused down removed nothing");
-    const lastBackup = /wrote (\S+\.tar\.gz)/.exec(await h.brics(["backup", ENV, "--deploy-dir", w.deployDir]))?.[1];
-    assert.ok(lastBackup);
+    const { archive: lastBackup } = await h.backup("brics-env backup (a server up, before down --force --stop-servers)");
     const queue = watchQueue();
     const stopped = await h.timed("brics-env down --force --stop-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--stop-servers"]));
     const seen = await queue.stop();
@@ -545,7 +543,7 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
 
     // 10. A new start from the backup, as on a new host: restore, up; the user is still logged in,
     //     and the hub, told by Slurm that the recorded server's job is gone, offers Start again.
-    const fromNothing = await h.timed("brics-env restore (nothing there)", () => h.brics(["restore", ENV, lastBackup.startsWith("/") ? lastBackup : join(w.dir, lastBackup), w.deployDir]));
+    const fromNothing = await h.timed("brics-env restore (nothing there)", () => h.brics(["restore", ENV, lastBackup, w.deployDir]));
     assert.match(fromNothing, /created volume jupyterhub_root_dev_dummyauth/);
     assert.match(fromNothing, /restored the hub's database \(1 user, their auth state, 1 server recorded as running\)/);
     h.podCreated(true);

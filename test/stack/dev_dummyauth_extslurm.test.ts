@@ -7,15 +7,19 @@
  * the host authorises for jupyterspawner, an ssh_known_hosts holding the host's real host key
  * (strict checking stays on), and a hubConnectUrl at this machine's address on that network, where
  * `up` publishes the Hub API. Then as dev_dummyauth: log in, spawn (the job runs on the external
- * host and its server registers through hubConnectUrl), faults, stop, down --force; the test
+ * host and its server registers through hubConnectUrl), faults. Then the hub moves as to a new
+ * host, which only external Slurm allows with a server running: backup, `down --force
+ * --ignore-servers` (the pod, volumes and Secrets go; the job runs on), restore, up: the user is
+ * still logged in and the same job's server answers again. Then stop, down --force; the test
  * removes the external host.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Browser } from "./browser.js";
 import { collectLogs, podman, sh } from "./podmanProbe.js";
-import { hubHealthy, ORIGIN, passwordLogin, serverStatus, stackHarness } from "./harness.js";
+import { hubHealthy, ORIGIN, passwordLogin, refusedOnLoopback, serverStatus, stackHarness, until } from "./harness.js";
 import { ExternalSlurmHost } from "./slurmHost.js";
+import { volumeName } from "../../src/plan/names.js";
 
 const ENV = "dev_dummyauth_extslurm" as const;
 /** Short intervals through the deploy ConfigMap, so that the faults are seen by the spawner quickly. */
@@ -94,6 +98,27 @@ test(`${ENV}: up against a Slurm host outside the pod, log in, spawn there, surv
 
     // 6b. The hub restarted: the server is kept and found again on the external host.
     await slurmHost.survivesHubRestart(h, browser, base, user, job, POLL_INTERVAL);
+
+    // 6c. The hub moves, as to a new host, with the server running: a backup, then everything of
+    //     the environment removed (its jobs are the Slurm host's and run on), restored, up again.
+    //     The browser keeps the cookies it had before the backup.
+    const session = browser.clone();
+    const { archive } = await h.backup("brics-env backup (hub running, a server up)");
+    await h.timed("brics-env down --force --ignore-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--ignore-servers"]));
+    h.podCreated(false);
+    assert.deepEqual(await h.leftovers(), [], "no pod, container, volume or Secret of the environment is left");
+    assert.ok(await refusedOnLoopback(8000), "nothing answers where the proxy was");
+    await slurmHost.assertRuns(job, "after down --force --ignore-servers");
+    const restored = await h.timed("brics-env restore (nothing there)", () => h.brics(["restore", ENV, archive, w.deployDir]));
+    assert.ok(restored.includes(`created volume ${volumeName("jupyterhub_root", ENV)}`), restored);
+    assert.match(restored, /restored the hub's database \(1 user, their auth state, 1 server recorded as running\)/);
+    h.podCreated(true);
+    await h.timed("up after restore (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    const restoredMe = await session.api("GET", `${base}hub/api/user`);
+    assert.equal(restoredMe.status, 200, "the session from before the backup is still logged in");
+    assert.equal((JSON.parse(restoredMe.body) as { name: string }).name, user, "as the same user");
+    await h.timed("  + the server reachable through the new proxy", () => until("the server after the restore", 60, () => serverStatus(session, base, user)));
+    await slurmHost.assertRuns(job, "after backup, down --force, restore and up: the same job");
 
     // 7. Stopping the server from the hub cancels the job on the external host.
     await slurmHost.stopFromHub(browser, base, user);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { connect } from "node:net";
 import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
 import { formAction, hiddenXsrf, type Browser, type Page } from "./browser.js";
@@ -102,6 +102,11 @@ export interface StackHarness {
   timed<T>(label: string, fn: () => Promise<T>): Promise<T>;
   /** Runs `brics-env` from the workspace; throws with its output on a non-zero exit. */
   brics(args: string[], timeoutMs?: number): Promise<string>;
+  /**
+   * `brics-env backup` of the environment from the workspace's deploy directory, timed under
+   * `label`; returns what it said and the archive it wrote (an absolute path).
+   */
+  backup(label: string): Promise<{ output: string; archive: string }>;
   /** Whether the environment is up and so this test's to tear down. */
   podCreated(created: boolean): void;
   /** Adds a line to the durations printed at the end. */
@@ -207,6 +212,15 @@ export function stackHarness(env: EnvName): StackHarness {
     });
   }
 
+  async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    log(`${label}…`);
+    const result = await fn();
+    durations.push([label, seconds(t0)]);
+    log(`${label}: ${seconds(t0)} s`);
+    return result;
+  }
+
   after(async () => {
     // Someone else's environment (before() refused to start) is never touched.
     if (ownsEnvironment && (createdPod || (await environmentLeftovers()).length > 0)) {
@@ -242,15 +256,16 @@ export function stackHarness(env: EnvName): StackHarness {
     slurm,
     workspace,
     log,
-    async timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
-      const t0 = Date.now();
-      log(`${label}…`);
-      const result = await fn();
-      durations.push([label, seconds(t0)]);
-      log(`${label}: ${seconds(t0)} s`);
-      return result;
-    },
+    timed,
     brics,
+    async backup(label: string): Promise<{ output: string; archive: string }> {
+      const w = workspace();
+      const output = await timed(label, () => brics(["backup", env, "--deploy-dir", w.deployDir]));
+      const written = /^wrote (\S+\.tar\.gz) /m.exec(output)?.[1];
+      assert.ok(written, `brics-env backup names the archive it wrote:\n${output}`);
+      // It names the archive relative to its working directory, the workspace, when it is inside.
+      return { output, archive: resolve(w.dir, written) };
+    },
     podCreated: (created: boolean) => {
       createdPod = created;
     },
