@@ -82,6 +82,14 @@ export async function downCommand(env: Environment, deployDir: string, opts: Dow
     } else if (n > 0) {
       out.say(`${servers(n)} ${n === 1 ? "is" : "are"} running or starting: ${jobsFate(env, n)}`);
     }
+  } else if (opts.ignoreServers === true && hubState?.status === "running") {
+    // Not asked on purpose; still say what becomes of whatever runs, so nobody is surprised.
+    out.say(
+      env.slurm === "pod"
+        ? "--ignore-servers: the hub was not asked; any user server's job ends with the pod's Slurm container"
+        : "--ignore-servers: the hub was not asked; any user server's job keeps running on the Slurm host " +
+            `(squeue --name ${SPAWNER_JOB_NAME} there), and a backup restored before the next 'up' finds it again`,
+    );
   } else if (hubState?.status !== "running" && env.slurm === "external" && (opts.force === true || opts.stopServers === true)) {
     out.say(
       `the hub is not running, so brics-env cannot ask it which user servers run or stop them: jobs started before it stopped ` +

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
-import { BASE_IMAGE_VARIABLE, imageBuilds, imagesOf, JUPYTER_USER_ENV_VARIABLE, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
+import { BASE_IMAGE_VARIABLE, imageBuilds, imagesOf, OFFLINE_BUILD_ADVICE, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
 import { imageRef, type ImageName } from "../plan/names.js";
 import { volumesOf, type VolumePlan } from "../plan/volumes.js";
 import { normaliseName } from "../plan/pythonSource.js";
@@ -22,18 +22,6 @@ import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
 
 export const PYTHON_PACKAGES_VARIABLE = "BRICS_ENV_PYTHON_PACKAGES";
-
-/** What an offline or air-gapped site can do instead of pulling the public base images. */
-export const OFFLINE_HELP: readonly string[] = [
-  "or build Debian-based equivalents offline with `brics-env bootstrap-bases` and export the BRICS_ENV_*_BASE_IMAGE lines it prints",
-  "the image builds also fetch Python packages and (dev stage) git repositories: set BRICS_ENV_PIP_INDEX_URL to a package " +
-    "index mirror or BRICS_ENV_PYTHON_PACKAGES to a directory of packages, and BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL / " +
-    "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL to reachable clones (or put clones in <image>/_dev_build_data/ yourself), " +
-    "with BRICS_ENV_BRICSAUTHENTICATOR_REF / BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF naming a tag or commit your copies have",
-  `the Slurm image's Jupyter user environment comes from conda-forge (Miniforge): set ${JUPYTER_USER_ENV_VARIABLE}=debian ` +
-    "for JupyterLab from Debian's packages (needs a Debian 13 base, as bootstrap-bases makes), or " +
-    "BRICS_ENV_MINIFORGE_DOWNLOAD_URL to a mirror of the Miniforge installers",
-];
 
 export interface ResourcesOptions {
   /** Skip image builds and what only they need (dev clones, python packages): volumes only. */
@@ -136,7 +124,7 @@ async function ensureBases(builds: readonly ImageBuild[], known: ReadonlyArray<s
   for (const [i, build] of builds.entries()) {
     const base = bases[i];
     if (base === undefined || ids[i] !== undefined) continue;
-    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_HELP });
+    const how = await ensureImage(base, BASE_IMAGE_VARIABLE[build.image], { moreHelp: OFFLINE_BUILD_ADVICE });
     if (how === "pulled") out.say(`pulled base image ${base}`);
     ids[i] = await imageId(base);
   }

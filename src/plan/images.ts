@@ -77,6 +77,21 @@ interface ImageDefault {
 export const JUPYTER_USER_ENV_VARIABLE = "BRICS_ENV_JUPYTER_USER_ENV";
 export const JUPYTER_USER_ENVS = ["miniforge", "debian"] as const;
 
+/**
+ * What an offline or air-gapped site can do instead of pulling the public base images (said when a
+ * base image cannot be pulled), naming every seam the builds fetch through.
+ */
+export const OFFLINE_BUILD_ADVICE: readonly string[] = [
+  "or build Debian-based equivalents offline with `brics-env bootstrap-bases` and export the BRICS_ENV_*_BASE_IMAGE lines it prints",
+  "the image builds also fetch Python packages and (dev stage) git repositories: set BRICS_ENV_PIP_INDEX_URL to a package " +
+    "index mirror or BRICS_ENV_PYTHON_PACKAGES to a directory of packages, and BRICS_ENV_BRICSAUTHENTICATOR_GIT_URL / " +
+    "BRICS_ENV_SLURMSPAWNER_WRAPPERS_GIT_URL to reachable clones (or put clones in <image>/_dev_build_data/ yourself), " +
+    "with BRICS_ENV_BRICSAUTHENTICATOR_REF / BRICS_ENV_SLURMSPAWNER_WRAPPERS_REF naming a tag or commit your copies have",
+  `the Slurm image's Jupyter user environment comes from conda-forge (Miniforge): set ${JUPYTER_USER_ENV_VARIABLE}=debian ` +
+    "for JupyterLab from Debian's packages (needs a Debian 13 base, as bootstrap-bases makes), or " +
+    "BRICS_ENV_MINIFORGE_DOWNLOAD_URL to a mirror of the Miniforge installers",
+];
+
 /** The brics-env variable that replaces each image's BASE_IMAGE (a mirror, or a bootstrapped base). */
 export const BASE_IMAGE_VARIABLE: Readonly<Record<ImageName, string>> = {
   brics_jupyterhub: "BRICS_ENV_JUPYTERHUB_BASE_IMAGE",

@@ -104,7 +104,8 @@ test(`${ENV}: up against a Slurm host outside the pod, log in, spawn there, surv
     //     The browser keeps the cookies it had before the backup.
     const session = browser.clone();
     const { archive } = await h.backup("brics-env backup (hub running, a server up)");
-    await h.timed("brics-env down --force --ignore-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--ignore-servers"]));
+    const moved = await h.timed("brics-env down --force --ignore-servers", () => h.brics(["down", ENV, w.deployDir, "--force", "--ignore-servers"]));
+    assert.match(moved, /any user server's job keeps running on the Slurm host/, "down says what becomes of the running job");
     h.podCreated(false);
     assert.deepEqual(await h.leftovers(), [], "no pod, container, volume or Secret of the environment is left");
     assert.ok(await refusedOnLoopback(8000), "nothing answers where the proxy was");

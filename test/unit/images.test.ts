@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { getEnvironment } from "../../src/plan/environments.js";
-import { ArgfileError, imageBuilds, parseArgfile, RefVariableError, zenithClientImage } from "../../src/plan/images.js";
+import { ArgfileError, imageBuilds, OFFLINE_BUILD_ADVICE, parseArgfile, RefVariableError, zenithClientImage } from "../../src/plan/images.js";
 
 const HUB_ARGS = [
   "# pins of the hub image",
@@ -131,8 +131,7 @@ describe("imageBuilds", () => {
 
 describe("the advice when a base image cannot be pulled", () => {
   it("names every seam an offline site needs: base images, Python packages, dev repositories, the user environment", async () => {
-    const { OFFLINE_HELP } = await import("../../src/commands/resources.js");
-    const advice = OFFLINE_HELP.join("\n");
+    const advice = OFFLINE_BUILD_ADVICE.join("\n");
     for (const seam of [
       "bootstrap-bases",
       "BRICS_ENV_PYTHON_PACKAGES",
