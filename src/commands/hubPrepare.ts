@@ -23,7 +23,6 @@ import { hubInfo, imageJupyterhubVersion, upgradeDatabase, type HubPlace } from 
 import { imageId } from "../effects/podman.js";
 import { applyTreeDifference, replaceFileKeepingOwner, treeDifference } from "../effects/volumeRefresh.js";
 import { repoRoot } from "../paths.js";
-import { defaultBackupFile, writeBackup } from "./backup.js";
 import { displayPath, variables, type Output } from "./common.js";
 import type { ImagesAfter } from "./resources.js";
 
@@ -124,6 +123,8 @@ export async function upgradeHubDatabase(
   out: Output,
 ): Promise<void> {
   out.say(`the hub's database was written by JupyterHub ${step.from} and the image has ${step.to}: backing it up, then upgrading it (jupyterhub upgrade-db)`);
+  // Loaded here: only an upgrade needs the archive writer (and tar) on up's path.
+  const { defaultBackupFile, writeBackup } = await import("./backup.js");
   const written = await writeBackup(env, deployDir, place, defaultBackupFile(env, deployDir, `before-upgrade-${step.from}-to-${step.to}`), { allowMissingConfigMap: true });
   out.say(`  backup: ${displayPath(written.file)} (0600; it holds the environment's secrets)`);
   await stopOldHub();

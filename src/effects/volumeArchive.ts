@@ -6,7 +6,7 @@ import { lstat, readFile } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { create, type WriteEntry } from "tar";
-import { TRACKED_FILES_LIST, trackedFilesOf, type VolumePlan } from "../plan/volumes.js";
+import { PLACEHOLDER_FILES, TRACKED_FILES_LIST, trackedFilesOf, type VolumePlan } from "../plan/volumes.js";
 
 export interface Owner {
   readonly uid: number;
@@ -14,9 +14,6 @@ export interface Owner {
   readonly uname?: string;
   readonly gname?: string;
 }
-
-/** Files that exist only so git keeps an empty directory; they do not belong in a volume. */
-export const PLACEHOLDER_FILES = new Set([".gitkeep"]);
 
 /**
  * The files of a volume's source tree under `packageRoot` that go into it (TRACKED_FILES_LIST),

@@ -9,7 +9,8 @@ import { existsSync } from "node:fs";
 import { chmod, chown, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
 import { volumeImport } from "./podman.js";
-import { PLACEHOLDER_FILES, volumeTarStream, type Owner } from "./volumeArchive.js";
+import { PLACEHOLDER_FILES } from "../plan/volumes.js";
+import type { Owner } from "./volumeArchive.js";
 
 export interface TreeDifference {
   /** Paths relative to the volume root that are new or changed in the package, sorted. */
@@ -48,7 +49,11 @@ export async function treeDifference(sourceRoot: string, files: readonly string[
 
 /** Writes the changed files into the volume (owned by `owner`) and removes the others. */
 export async function applyTreeDifference(volume: string, sourceRoot: string, owner: Owner, mountpoint: string, diff: TreeDifference): Promise<void> {
-  if (diff.changed.length > 0) await volumeImport(volume, volumeTarStream(sourceRoot, owner, diff.changed));
+  if (diff.changed.length > 0) {
+    // Loaded here: an unchanged environment's up never needs the tar writer.
+    const { volumeTarStream } = await import("./volumeArchive.js");
+    await volumeImport(volume, volumeTarStream(sourceRoot, owner, diff.changed));
+  }
   for (const f of diff.removed) await rm(join(mountpoint, f), { force: true });
 }
 

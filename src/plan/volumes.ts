@@ -115,6 +115,9 @@ function ownerFor(kind: VolumeKind, vars: Readonly<Record<string, string | undef
  */
 export const TRACKED_FILES_LIST = "volumes/tracked-files.txt";
 
+/** Files that exist only so git keeps an empty directory; they do not belong in a volume. */
+export const PLACEHOLDER_FILES: ReadonlySet<string> = new Set([".gitkeep"]);
+
 export function renderTrackedFilesList(paths: readonly string[]): string {
   const header = [
     "# The files under volumes/ that brics-env puts into volumes (relative to volumes/); nothing else",
