@@ -23,6 +23,9 @@ import { consoleOutput, displayPath, UsageError, variables, type Output } from "
 
 export const PYTHON_PACKAGES_VARIABLE = "BRICS_ENV_PYTHON_PACKAGES";
 
+/** The labels resources puts on the images it builds and reads back: build key, Slurm version. */
+const IMAGE_LABELS = [BUILD_KEY_LABEL, SLURM_VERSION_LABEL] as const;
+
 export interface ResourcesOptions {
   /** Skip image builds and what only they need (dev clones, python packages): volumes only. */
   readonly build?: boolean;
@@ -102,7 +105,7 @@ export async function lookupResources(env: Environment, opts: ResourcesOptions =
   const bases = toBuild.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
   const own = imagesOf(env).map((image) => imageRef(image, env.stage));
   const refs = [...bases, ...own, zenith].filter((r): r is string => r !== undefined);
-  const [images, volumes] = await Promise.all([imagesFacts(refs, [BUILD_KEY_LABEL, SLURM_VERSION_LABEL]), volumeMountpoints()]);
+  const [images, volumes] = await Promise.all([imagesFacts(refs, IMAGE_LABELS), volumeMountpoints()]);
   return {
     baseIds: bases.map((b) => (b === undefined ? undefined : images.get(b)?.id)),
     labels: toBuild.map((b) => images.get(b.tag)?.labels[BUILD_KEY_LABEL]),
@@ -280,7 +283,7 @@ export async function resourcesCommand(
 
   const built = await buildChanged(root, toBuild, baseIds, labels, provenance, out);
   const images = new Map(before);
-  if (built.length > 0) for (const [ref, facts] of await imagesFacts(built, [BUILD_KEY_LABEL, SLURM_VERSION_LABEL])) images.set(ref, facts);
+  if (built.length > 0) for (const [ref, facts] of await imagesFacts(built, IMAGE_LABELS)) images.set(ref, facts);
 
   for (const [i, v] of volumes.entries()) {
     if (present[i]) {

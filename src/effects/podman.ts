@@ -124,36 +124,46 @@ export interface ImageFacts {
 }
 
 /**
- * Id and some labels of each image, in one podman call when all are there (podman stops printing
- * at a missing one, so then each is asked on its own); missing images are left out.
+ * Id and the asked labels of each image (those it has), all in one podman call when all images
+ * are there (inspectEach); missing images are left out.
  */
 export async function imagesFacts(refs: readonly string[], labels: readonly string[]): Promise<Map<string, ImageFacts>> {
-  const facts = new Map<string, ImageFacts>();
-  const unique = [...new Set(refs)];
-  if (unique.length === 0) return facts;
   const format = ["{{.Id}}", ...labels.map((l) => `{{index .Labels ${JSON.stringify(l)}}}`)].join("\t");
-  const parse = (line: string): ImageFacts => {
+  const facts = new Map<string, ImageFacts>();
+  for (const [ref, line] of await inspectEach("image", format, refs)) {
     const [id = "", ...values] = line.split("\t");
     const found: Record<string, string> = {};
     labels.forEach((l, i) => {
       const v = values[i]?.trim() ?? "";
       if (v !== "" && v !== "<no value>") found[l] = v;
     });
-    return { id: id.trim(), labels: found };
-  };
-  const all = await podmanAllowFailure(["image", "inspect", "--format", format, ...unique]);
-  const lines = all.stdout.split("\n").filter((l) => l.trim() !== "");
-  if (all.exitCode === 0 && lines.length === unique.length) {
-    unique.forEach((ref, i) => facts.set(ref, parse(lines[i]!)));
-    return facts;
+    facts.set(ref, { id: id.trim(), labels: found });
+  }
+  return facts;
+}
+
+/**
+ * `podman <kind> inspect --format <format>` of each name, in one podman process when all exist
+ * (each process start costs; podman prints nothing for the others when one is missing, so then
+ * each is asked on its own). Name -> its output line; missing names are left out.
+ */
+async function inspectEach(kind: "image" | "container", format: string, names: readonly string[]): Promise<Map<string, string>> {
+  const lines = new Map<string, string>();
+  const unique = [...new Set(names)];
+  if (unique.length === 0) return lines;
+  const all = await podmanAllowFailure([kind, "inspect", "--format", format, ...unique]);
+  const printed = all.stdout.split("\n").filter((l) => l.trim() !== "");
+  if (all.exitCode === 0 && printed.length === unique.length) {
+    unique.forEach((name, i) => lines.set(name, printed[i]!));
+    return lines;
   }
   await Promise.all(
-    unique.map(async (ref) => {
-      const one = await podmanAllowFailure(["image", "inspect", "--format", format, ref]);
-      if (one.exitCode === 0) facts.set(ref, parse(one.stdout.trim()));
+    unique.map(async (name) => {
+      const one = await podmanAllowFailure([kind, "inspect", "--format", format, name]);
+      if (one.exitCode === 0) lines.set(name, one.stdout.trim());
     }),
   );
-  return facts;
+  return lines;
 }
 
 /** The image's id, or undefined when there is no such image. */
@@ -410,17 +420,13 @@ export interface ContainerHealth {
 
 /** State and restart count of each named container (absent ones are left out). */
 export async function containerHealth(names: readonly string[]): Promise<ContainerHealth[]> {
-  const format = "{{.State.Status}}|{{.RestartCount}}";
-  const parse = (name: string, line: string): ContainerHealth => {
+  const lines = await inspectEach("container", "{{.State.Status}}|{{.RestartCount}}", names);
+  return names.flatMap((name) => {
+    const line = lines.get(name);
+    if (line === undefined) return [];
     const [status, restarts] = line.trim().split("|");
-    return { name, status: status || "unknown", restarts: Number(restarts ?? 0) || 0 };
-  };
-  // One process for all (each podman start costs); podman stops at a missing one, so then each alone.
-  const all = await podmanAllowFailure(["container", "inspect", "--format", format, ...names]);
-  const lines = all.stdout.split("\n").filter((l) => l.trim() !== "");
-  if (all.exitCode === 0 && lines.length === names.length) return names.map((name, i) => parse(name, lines[i]!));
-  const answers = await Promise.all(names.map((name) => podmanAllowFailure(["container", "inspect", "--format", format, name])));
-  return names.flatMap((name, i) => (answers[i]!.exitCode === 0 ? [parse(name, answers[i]!.stdout)] : []));
+    return [{ name, status: status || "unknown", restarts: Number(restarts ?? 0) || 0 }];
+  });
 }
 
 /** Runs a command in a running container; the result whatever the exit code. `input` goes to its stdin. */
