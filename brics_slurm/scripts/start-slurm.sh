@@ -1,7 +1,8 @@
 #!/bin/bash
 # Container entry point of the Slurm image: starts the base image's daemons (munge, slurmctld,
 # slurmd via /etc/startup.sh), makes the mounted ssh keys acceptable to sshd, creates the dev users
-# (dev stage only), starts sshd (sshd-control), then stays in the foreground streaming the logs. It exits non-zero
+# (dev stage only), starts sshd (sshd-control), writes READY_FILE once sshd and slurmctld answer,
+# then stays in the foreground streaming the logs. It exits non-zero
 # as soon as one of the daemons dies, so podman shows the container as failed instead of a pod that
 # looks alive but cannot run jobs. Once a minute it rotates the daemons' logs on the volume (rotate-logs):
 # each is kept under LOG_MAX_BYTES, with LOG_KEEP older copies beside it in the container.
@@ -11,6 +12,9 @@ SPAWNER_USER=jupyterspawner
 SPAWNER_SSH_DIR=/home/$SPAWNER_USER/.ssh
 SSHD_LOG=/var/log/sshd.log
 SSHD_STOPPED_MARKER=/run/brics-sshd-stopped
+# On the slurm_root volume, where `brics-env up` watches for it (SLURM_READY_FILE in src/plan/volumes.ts).
+READY_FILE=/var/spool/slurmd/brics-env-ready
+READY_WAIT_TRIES=600 # of 0.1 s
 CREATE_DEV_USERS=/usr/local/sbin/create-dev-users
 DAEMONS=(munged slurmctld slurmd sshd)
 LOGS=(/var/log/slurmctld.log /var/log/slurmd.log "$SSHD_LOG")
@@ -42,6 +46,9 @@ shutdown() {
   exit 0
 }
 trap shutdown TERM INT
+
+# What an earlier start wrote says nothing about this one.
+rm -f "$READY_FILE"
 
 /etc/startup.sh
 
@@ -92,6 +99,19 @@ if [[ -x $CREATE_DEV_USERS ]]; then
 fi
 
 /usr/local/sbin/sshd-control start
+
+# A spawn goes hub -> ssh -> sudo -> sbatch: ready once sshd accepts connections and slurmctld
+# answers. Asked here, in the background, so the watch below starts at once.
+(
+  for ((i = 0; i < READY_WAIT_TRIES; i++)); do
+    if (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && scontrol ping 2>/dev/null | grep -q 'is UP'; then
+      date -u +%Y-%m-%dT%H:%M:%SZ >"$READY_FILE"
+      exit 0
+    fi
+    sleep 0.1
+  done
+  log "warning: sshd or slurmctld did not answer within $((READY_WAIT_TRIES / 10)) s"
+) &
 
 logs=()
 for f in "${LOGS[@]}"; do

@@ -100,6 +100,22 @@ export async function databaseStep(env: Environment, mountpoints: ReadonlyMap<st
   return decided;
 }
 
+/**
+ * After a play whose hub answered: its start script recorded the JupyterHub that opens the
+ * database, but not the image (podman tells an unprivileged container no image id), so the
+ * played image's id is put beside it here. The next `up` with this image then need not start a
+ * container of it to ask its version. Only local volumes; nothing when the record names it already.
+ */
+export async function recordPlayedImage(env: Environment, mountpoints: ReadonlyMap<string, string>, images: ImagesAfter): Promise<void> {
+  const mountpoint = mountpoints.get(volumeName("jupyterhub_root", env.name));
+  const id = images.get(imageRef("brics_jupyterhub", env.stage))?.id;
+  if (mountpoint === undefined || id === undefined || id === "") return;
+  const file = join(mountpoint, "srv", "jupyterhub", VERSION_RECORD_FILE);
+  const record = parseVersionRecord(await readFile(file, "utf8").catch(() => undefined));
+  if (record === undefined || record.imageId === id) return;
+  await replaceFileKeepingOwner(file, formatVersionRecord({ jupyterhub: record.jupyterhub, imageId: id }));
+}
+
 /** What a failed upgrade says: what failed, where the backup taken before it is, how to bring it back. */
 export function upgradeFailure(env: Environment, failure: string, backupFile: string, deployDir: string, from: string): string {
   return (

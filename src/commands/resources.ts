@@ -15,7 +15,14 @@ import { packageLabels, requirementProvenance, type PackageProvenance } from "..
 import { cloneIsAt, cloneUnlessPresent } from "../effects/git.js";
 import { stageBuildHelpers } from "../effects/buildHelpers.js";
 import { BUILD_KEY_LABEL, buildKey } from "../effects/buildKey.js";
-import { PythonPackageError, stageDevCloneVersion, stagePythonPackages, type PackageSource } from "../effects/pythonPackages.js";
+import {
+  describePythonPackages,
+  PythonPackageError,
+  stageDevCloneVersion,
+  stagePythonPackages,
+  type DescribedPackages,
+  type PackageSource,
+} from "../effects/pythonPackages.js";
 import { buildImage, ensureImage, imageId, imagesFacts, slurmVersionOfImage, type ImageFacts, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
 import { SLURM_VERSION_LABEL } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
@@ -43,24 +50,38 @@ export async function planImageBuilds(env: Environment, vars: Readonly<Record<st
 }
 
 /**
- * Stages BRICS_ENV_PYTHON_PACKAGES into the image's `_build_data/python_packages` with the
- * version each package must get (the directory always exists, empty when the variable is unset,
- * so the Containerfile can always COPY it).
+ * BRICS_ENV_PYTHON_PACKAGES's packages with their versions, found once for both build contexts;
+ * undefined when the variable is unset.
  */
-async function preparePythonPackages(contextDir: string, out: Output): Promise<PackageSource[]> {
-  const dest = join(contextDir, "_build_data", "python_packages");
+interface GivenPackages {
+  readonly given: string | undefined;
+  readonly described: DescribedPackages;
+}
+
+async function describeGivenPackages(): Promise<GivenPackages> {
   const source = process.env[PYTHON_PACKAGES_VARIABLE];
   const given = source === undefined || source === "" ? undefined : source;
   if (given !== undefined) {
     const st = await stat(given).catch(() => undefined);
     if (st === undefined || !st.isDirectory()) throw new UsageError(`${PYTHON_PACKAGES_VARIABLE}=${given} is not a directory`);
   }
-  const sources = await stagePythonPackages(given, dest).catch((err: unknown) => {
+  const described = await describePythonPackages(given).catch((err: unknown) => {
     if (err instanceof PythonPackageError) throw new PythonPackageError(`${PYTHON_PACKAGES_VARIABLE}: ${err.message}`);
     throw err;
   });
-  if (given !== undefined) out.say(`copied python packages from ${given} into ${displayPath(dest)}`);
-  return sources;
+  return { given, described };
+}
+
+/**
+ * Stages BRICS_ENV_PYTHON_PACKAGES into the image's `_build_data/python_packages` with the
+ * version each package must get (the directory always exists, empty when the variable is unset,
+ * so the Containerfile can always COPY it).
+ */
+async function preparePythonPackages(contextDir: string, givenPackages: Promise<GivenPackages>): Promise<{ staged: PackageSource[]; said?: string }> {
+  const dest = join(contextDir, "_build_data", "python_packages");
+  const { given, described } = await givenPackages;
+  const staged = await stagePythonPackages(given, dest, Promise.resolve(described));
+  return given === undefined ? { staged } : { staged, said: `copied python packages from ${given} into ${displayPath(dest)}` };
 }
 
 /** What an image is built from: the staged packages it installs (or its requirement), then its dev clone. */
@@ -221,30 +242,36 @@ export type ImagesAfter = ReadonlyMap<string, ImageFacts>;
  * Readies one image's build context: its dev clones (made when missing, kept otherwise), the
  * Python packages and the build helpers staged into it. What it will be built from, said and returned.
  */
-async function prepareContext(root: string, build: ImageBuild, out: Output): Promise<PackageProvenance[]> {
+async function prepareContext(root: string, build: ImageBuild, givenPackages: Promise<GivenPackages>, out: Output): Promise<PackageProvenance[]> {
   const contextDir = join(root, build.contextDir);
+  // Staged while the dev clones are looked at (git processes); said after them.
+  const staging = Promise.all([preparePythonPackages(contextDir, givenPackages), stageBuildHelpers(root, contextDir)]);
+  staging.catch(() => undefined);
   const dev: PackageSource[] = [];
   for (const repo of build.devRepos) {
     const dir = join(root, repo.dest);
     const result = await cloneUnlessPresent({ url: repo.url, ref: repo.ref, dir, urlOverrideVar: repo.urlVariable, refOverrideVar: repo.refVariable });
-    if (result.kind === "cloned") {
-      out.say(`cloned ${repo.url} at ${repo.ref} into ${displayPath(dir)}`);
-    } else if (await cloneIsAt(dir, repo.ref)) {
-      out.say(`kept existing clone at ${displayPath(dir)} (local changes are built in)`);
-    } else {
+    if (result.kind === "cloned") out.say(`cloned ${repo.url} at ${repo.ref} into ${displayPath(dir)}`);
+    // Where a kept clone stands and the version it builds as: git processes, asked side by side.
+    const [atRef, described] = await Promise.all([
+      result.kind === "cloned" ? true : cloneIsAt(dir, repo.ref),
+      stageDevCloneVersion(dir).catch((err: unknown) => {
+        if (err instanceof PythonPackageError) throw new PythonPackageError(`dev clone of ${repo.name}: ${err.message}`);
+        throw err;
+      }),
+    ]);
+    if (result.kind !== "cloned") {
       out.say(
-        `kept existing clone at ${displayPath(dir)}, which is not at ${repo.ref}: it is built as it is ` +
-          `(check out ${repo.ref} in it, or remove it to clone afresh)`,
+        atRef
+          ? `kept existing clone at ${displayPath(dir)} (local changes are built in)`
+          : `kept existing clone at ${displayPath(dir)}, which is not at ${repo.ref}: it is built as it is ` +
+              `(check out ${repo.ref} in it, or remove it to clone afresh)`,
       );
     }
-    const described = await stageDevCloneVersion(dir).catch((err: unknown) => {
-      if (err instanceof PythonPackageError) throw new PythonPackageError(`dev clone of ${repo.name}: ${err.message}`);
-      throw err;
-    });
     dev.push(described);
   }
-  const staged = await preparePythonPackages(contextDir, out);
-  await stageBuildHelpers(root, contextDir);
+  const [{ staged, said }] = await staging;
+  if (said !== undefined) out.say(said);
   const packages = provenanceOf(build, staged, dev);
   out.say(`${build.tag} will be built from: ${describeProvenance(packages) || "(no Python packages)"}`);
   return packages;
@@ -269,7 +296,11 @@ export async function resourcesCommand(
   // registry access those are what fails, and should fail before anything is fetched. Otherwise it
   // runs while podman answers the lookup, the two builds side by side.
   const fetches = toBuild.some((b) => b.devRepos.some((r) => !existsSync(join(root, r.dest))));
-  const prepare = () => Promise.all(toBuild.map((build) => prepareContext(root, build, out)));
+  const prepare = () => {
+    const givenPackages = describeGivenPackages();
+    givenPackages.catch(() => undefined);
+    return Promise.all(toBuild.map((build) => prepareContext(root, build, givenPackages, out)));
+  };
   const early = fetches ? undefined : prepare();
   early?.catch(() => undefined);
   const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent, images: before } = await lookup;

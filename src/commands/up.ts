@@ -7,12 +7,14 @@
  * validated once (by check) and handed on.
  */
 import { existsSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
 import { publishedProxyPort } from "../plan/manifest.js";
 import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName, volumeName } from "../plan/names.js";
+import { pathInVolume, SLURM_READY_FILE } from "../plan/volumes.js";
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
 import { healthUrl, waitForHealth } from "../effects/hubHealth.js";
@@ -27,13 +29,15 @@ import {
   podRm,
   secretLs,
   slurmVersionOfImage,
+  volumeMountpoints,
   type ContainerHealth,
 } from "../effects/podman.js";
+import { playsSecrets } from "../plan/podmanQuirks.js";
 import { ROOTFUL_PODMAN_NOTES, SLURM_VERSION_LABEL, slurmNeedsSysAdmin, sysAdminReason } from "../plan/slurmCapabilities.js";
 import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
-import { databaseStep, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
+import { databaseStep, recordPlayedImage, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
 import { lookupResources, resourcesCommand, type ImagesAfter } from "./resources.js";
@@ -74,17 +78,18 @@ function joinBase(baseUrl: string | undefined, path: string): string {
 export async function upCommand(env: Environment, dir: string, opts: UpOptions, out: Output = consoleOutput): Promise<void> {
   const pod = podName(env.name);
   // What podman holds is asked up front, side by side (each call costs a process start): its
-  // version (it decides how the manifest is played) and what resources decides on. Discarded
-  // when the pod turns out to be running.
-  podmanVersionInfo().catch(() => undefined);
+  // version (it decides how the manifest is played), what resources decides on and, where the
+  // play creates Secrets, the Secrets an earlier play left. Discarded when the pod turns out to
+  // be running.
+  const podNow = podInspect(pod);
   const resources = lookupResources(env, { build: opts.build !== false });
-  const secrets = secretLs();
-  for (const p of [resources, secrets]) p.catch(() => undefined);
+  const secrets = podmanVersionInfo().then((info) => (playsSecrets(info.quirks) ? secretLs() : undefined));
+  for (const p of [podNow, resources, secrets]) p.catch(() => undefined);
   // The deploy directory is read meanwhile too, when there is one to read.
   const configMapThere = existsSync(join(dir, DEPLOY_CONFIGMAP_FILE));
   const inspected = configMapThere ? inspectDeployDir(env, dir) : undefined;
   inspected?.catch(() => undefined);
-  const existing = await podInspect(pod);
+  const existing = await podNow;
   if (existing !== undefined && IN_PLACE_STATES.has(existing.state) && !configMapThere) {
     // Not init: a new ConfigMap (a new password) would replace the running pod's.
     throw new Error(`pod ${pod} is running, but ${displayPath(dir)} has no ${DEPLOY_CONFIGMAP_FILE}: is it the environment's deploy directory? Name the one it was brought up with`);
@@ -107,7 +112,8 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
 
   // The volumes as looked up at the start still hold unless resources had to create one.
   const looked = await resources;
-  const known = looked.volumesPresent.every((p) => p) ? { volumes: looked.volumes, secrets: await secrets } : undefined;
+  const stale = await secrets;
+  const known = looked.volumesPresent.every((p) => p) ? { volumes: looked.volumes, ...(stale !== undefined ? { secrets: stale } : {}) } : undefined;
   if (looked.volumes.has(volumeName("jupyterhub_root", env.name))) {
     // The hub's volume was there before: its configuration may be older than this package, its
     // database older than the image's JupyterHub.
@@ -126,6 +132,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await podRm(pod);
   }
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
+  const playStarted = Date.now();
   const played = await kubePlay(manifest.file, {
     objects: manifest.objects,
     ...(known !== undefined ? { known } : {}),
@@ -142,15 +149,37 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const playedAt = Date.now();
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
-  await awaitServing(env, dir, checked.config, opts, playedAt, out);
+  const readyFile = await slurmReadyFile(env, looked.volumes);
+  const hubAnswered = await awaitServing(env, dir, checked.config, opts, playedAt, out, readyFile === undefined ? undefined : { path: readyFile, since: playStarted });
+  // Only a hub seen answering has recorded its version (behind Zenith it may not have started
+  // yet). A failure here only costs the next up one question to the image.
+  if (hubAnswered) await recordPlayedImage(env, known?.volumes ?? (await volumeMountpoints()), images).catch(() => undefined);
+}
+
+/**
+ * Where this host sees the file the pod's Slurm container writes once ready (plan/volumes.ts), or
+ * undefined where it cannot look: no Slurm in the pod, a remote podman (the volume is on its
+ * machine), the volume unknown.
+ */
+async function slurmReadyFile(env: Environment, volumes: ReadonlyMap<string, string>): Promise<string | undefined> {
+  if (env.slurm !== "pod") return undefined;
+  const mountpoint = volumes.get(volumeName("slurm_root", env.name));
+  if (mountpoint === undefined || (await podmanVersionInfo()).remote) return undefined;
+  return join(mountpoint, pathInVolume("slurm_root", SLURM_READY_FILE));
+}
+
+/** A file that says Slurm is ready when it was written after `since` (ms since the epoch). */
+export interface ReadyFile {
+  readonly path: string;
+  readonly since: number;
 }
 
 /**
  * After a play (or a change applied in place at `since`): waits until the hub answers its health
  * endpoint and, with Slurm in the pod, the Slurm container is ready; behind Zenith, watches the
- * client instead. Says where to log in.
+ * client instead. Says where to log in. Whether the hub was seen answering.
  */
-export async function awaitServing(env: Environment, dir: string, config: ConfigValues, opts: UpOptions, since: number, out: Output): Promise<void> {
+export async function awaitServing(env: Environment, dir: string, config: ConfigValues, opts: UpOptions, since: number, out: Output, readyFile?: ReadyFile): Promise<boolean> {
   const pod = podName(env.name);
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
   const playedAt = since;
@@ -160,7 +189,7 @@ export async function awaitServing(env: Environment, dir: string, config: Config
   // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no
   // time once the hub answers. It shares the deadline, with at least 10 s left after the hub.
   const slurmWait = new SlurmWait(Date.now() + timeoutMs);
-  const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), slurmWait, out) : Promise.resolve(true);
+  const slurmReady = env.slurm === "pod" ? waitForSlurm(podmanContainerName(env.name, "slurm"), slurmWait, out, readyFile) : Promise.resolve(true);
   // Containers are looked at once Slurm is ready or the hub answers, whichever comes first (by
   // then a container in a restart loop shows), so mostly while the other is still starting.
   let health: Promise<ContainerHealth[]> | undefined;
@@ -179,7 +208,7 @@ export async function awaitServing(env: Environment, dir: string, config: Config
     await reportUnhealthyContainers(await watchContainers(containers.filter((c) => c !== client), playedAt + ZENITH_WATCH_MS), out);
     out.say(`${env.name} receives user traffic through the Zenith tunnel; not waiting for the hub here.`);
     out.say(`watch it with: brics-env status ${env.name}; brics-env logs ${env.name}`);
-    return;
+    return false;
   }
   const url = healthUrl(config.baseUrl ?? "/", address.port, address.host);
   out.progress(`waiting up to ${opts.timeoutSeconds} s for ${url} ...`);
@@ -214,6 +243,7 @@ export async function awaitServing(env: Environment, dir: string, config: Config
   } else {
     out.say(`  requests must carry a valid identity token (X-Auth-Id-Token), e.g. through a Zenith tunnel`);
   }
+  return true;
 }
 
 /** With --no-build: the environment's images must be there already. */
@@ -272,9 +302,13 @@ async function watchContainers(containers: readonly string[], until: number): Pr
  * none once it failed.
  */
 class SlurmWait {
+  /** When the hub answered, if it has. */
+  hubAnsweredAt: number | undefined;
+
   constructor(public deadline: number) {}
 
   hurry(atLeastUntil: number): void {
+    this.hubAnsweredAt = Date.now();
     this.deadline = Math.max(this.deadline, atLeastUntil);
   }
 
@@ -283,12 +317,47 @@ class SlurmWait {
   }
 }
 
+/** Between looks at the ready file (a stat: next to nothing). */
+const READY_FILE_POLL_MS = 50;
+/**
+ * How long after the hub answered the ready file may still be missing before Slurm is probed
+ * through `podman exec` instead (a Slurm image built before its start script wrote the file).
+ */
+const READY_FILE_GRACE_MS = 2000;
+
+/**
+ * Watches the ready file: "ready" once it was written after `since`; "probe" when it cannot be
+ * looked at, or is still missing a while after the hub answered.
+ */
+async function watchReadyFile(file: ReadyFile, wait: SlurmWait, out: Output): Promise<"ready" | "probe" | "late"> {
+  const start = Date.now();
+  let lastReport = start;
+  for (;;) {
+    const st = await stat(file.path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : err));
+    if (st instanceof Error) return "probe";
+    if (st !== undefined && st.mtimeMs >= file.since) return "ready";
+    const now = Date.now();
+    if (now >= wait.deadline) return "late";
+    if (wait.hubAnsweredAt !== undefined && now - wait.hubAnsweredAt >= READY_FILE_GRACE_MS) return "probe";
+    if (now - lastReport >= 5000) {
+      out.progress(`  waiting for Slurm (${Math.round((now - start) / 1000)} s)`);
+      lastReport = now;
+    }
+    await sleep(READY_FILE_POLL_MS);
+  }
+}
+
 /**
  * A spawn goes hub -> ssh -> sudo -> sbatch, so the Slurm container is ready when its sshd accepts
- * connections and slurmctld answers; both are checked inside the container, where port 22 is,
- * every 0.1 s for a round of SLURM_PROBE_ROUND_S.
+ * connections and slurmctld answers. Its start script writes `readyFile` then; without one (or
+ * when it does not come), both are checked inside the container, where port 22 is, every 0.1 s
+ * for a round of SLURM_PROBE_ROUND_S.
  */
-async function waitForSlurm(container: string, wait: SlurmWait, out: Output): Promise<boolean> {
+async function waitForSlurm(container: string, wait: SlurmWait, out: Output, readyFile?: ReadyFile): Promise<boolean> {
+  if (readyFile !== undefined) {
+    const seen = await watchReadyFile(readyFile, wait, out);
+    if (seen !== "probe") return seen === "ready";
+  }
   const tries = SLURM_PROBE_ROUND_S * 10;
   const round = [
     "bash",

@@ -4,8 +4,7 @@
  * alone: a process library cost more start-up time than all of brics-env's own modules.
  */
 import type { ChildProcess } from "node:child_process";
-import { constants } from "node:fs";
-import { access } from "node:fs/promises";
+import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
 
@@ -179,13 +178,17 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   return result;
 }
 
-/** Path of an executable on PATH, or undefined. */
+/**
+ * Path of an executable on PATH, or undefined. The look is synchronous (a handful of access()
+ * calls, microseconds): asked through the thread pool, each directory cost a turn of the event
+ * loop before the first process of a command could start.
+ */
 export async function findExecutable(name: string): Promise<string | undefined> {
   for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, name);
     try {
-      await access(candidate, constants.X_OK);
+      accessSync(candidate, constants.X_OK);
       return candidate;
     } catch {
       // keep looking

@@ -13,6 +13,7 @@ import { renderManifest, type ManifestObject } from "../plan/manifest.js";
 import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type AdaptedManifest, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
 import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
 import { parseSlurmVersion } from "../plan/slurmCapabilities.js";
+import { rememberedVersion, rememberVersion, versionCacheKey } from "./podmanVersionCache.js";
 
 export type { PodmanVersion, Quirks } from "../plan/podmanQuirks.js";
 
@@ -85,17 +86,34 @@ function once<T>(ask: () => Promise<T>): () => Promise<T> {
 
 /**
  * From `podman version` alone (tens of milliseconds; `podman info` takes a quarter of a second):
- * a remote client reports the server's version beside its own, a local one its own only.
+ * a remote client reports the server's version beside its own, a local one its own only. A local
+ * podman's answer is remembered for its binary (podmanVersionCache.ts).
  */
 export const podmanVersionInfo = once(async (): Promise<PodmanVersionInfo> => {
+  const key = versionCacheKey(await podmanBinary());
+  const remembered = key === undefined ? undefined : rememberedVersion(key);
+  if (remembered !== undefined) {
+    try {
+      return versionInfo(remembered, false);
+    } catch {
+      // Not a version (a damaged cache file): ask podman.
+    }
+  }
   const { stdout } = await podman(["version", "--format", "json"]);
   const parsed = JSON.parse(stdout) as { Client?: { Version?: string }; Server?: { Version?: string } };
   // The server's version decides what kube play does; the client's only matters when there is no server.
   const raw = parsed.Server?.Version ?? parsed.Client?.Version;
   if (raw === undefined) throw new Error(`podman version printed no version: ${stdout.slice(0, 200)}`);
-  const version = parseVersion(raw);
-  return { version, quirks: quirksFor(version), remote: parsed.Server !== undefined };
+  const remote = parsed.Server !== undefined;
+  const info = versionInfo(raw, remote);
+  if (!remote && key !== undefined) rememberVersion(key, raw);
+  return info;
 });
+
+function versionInfo(raw: string, remote: boolean): PodmanVersionInfo {
+  const version = parseVersion(raw);
+  return { version, quirks: quirksFor(version), remote };
+}
 
 /** Everything doctor shows; also how a remote client reaches its machine's storage. */
 export const podmanInfo = once(async (): Promise<PodmanInfo> => {
@@ -547,9 +565,10 @@ export interface PlayOptions {
   readonly objects?: readonly ManifestObject[];
   /**
    * What podman holds, when the caller asked already and nothing has changed since:
-   * volumeMountpoints() and secretLs(). Asked here otherwise.
+   * volumeMountpoints() and secretLs() (the Secrets matter only to a play that creates Secrets,
+   * so they may be left out). Asked here otherwise.
    */
-  readonly known?: { readonly volumes: ReadonlyMap<string, string>; readonly secrets: readonly string[] };
+  readonly known?: { readonly volumes: ReadonlyMap<string, string>; readonly secrets?: readonly string[] };
 }
 
 export interface PlayResult {
@@ -569,21 +588,23 @@ async function readManifestObjects(file: string): Promise<ManifestObject[]> {
  * directory and is recreated by the play, so nothing is lost.
  */
 export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise<PlayResult> {
-  const [info, objects, volumes, secrets] = await Promise.all([
+  const [info, objects, volumes] = await Promise.all([
     podmanVersionInfo(),
     opts.objects ?? readManifestObjects(manifestFile),
     opts.known?.volumes ?? volumeMountpoints(),
-    opts.known?.secrets ?? secretLs(),
   ]);
   const notes: string[] = [];
-  await removeSecrets(
-    objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name),
-    { secrets, volumes: [...volumes.keys()] },
-  );
+  const adapted = needsAdaptation(info.quirks) ? await adaptToHostPaths(objects, { quirks: info.quirks, workDir: opts.workDir, volumes, remote: info.remote }) : undefined;
+  // Only Secrets this play creates can collide with an earlier play's (an adapted play mounts
+  // files instead, and leaves whatever a newer podman made alone).
+  const played = adapted?.objects ?? objects;
+  const secretNames = played.filter((o) => o.kind === "Secret").map((o) => o.metadata.name);
+  if (secretNames.length > 0) {
+    await removeSecrets(secretNames, { secrets: opts.known?.secrets ?? (await secretLs()), volumes: [...volumes.keys()] });
+  }
 
   let playedFile = manifestFile;
-  if (needsAdaptation(info.quirks)) {
-    const adapted = await adaptToHostPaths(objects, { quirks: info.quirks, workDir: opts.workDir, volumes, remote: info.remote });
+  if (adapted !== undefined) {
     playedFile = join(opts.workDir, "play.yaml");
     await writeFile(playedFile, renderManifest(adapted.objects), { mode: 0o600 });
     notes.push(

@@ -145,20 +145,35 @@ export function manifestText(sources: readonly PackageSource[]): string {
   return sources.map((s) => `${s.entry} ${s.name} ${s.version ?? "-"}\n`).join("");
 }
 
+/** The entries of a packages directory and the packages among them, with their versions. */
+export interface DescribedPackages {
+  readonly entries: readonly string[];
+  readonly sources: readonly PackageSource[];
+}
+
+/**
+ * What stagePythonPackages copies and the versions it writes, found once for every build
+ * context the directory is staged into (a clone's version costs git processes).
+ */
+export async function describePythonPackages(source: string | undefined): Promise<DescribedPackages> {
+  const entries = source === undefined ? [] : (await readdir(source)).filter((e) => !e.startsWith(".")).sort();
+  const described = await Promise.allSettled(entries.map((entry) => describeSource(join(source!, entry))));
+  // The first entry that cannot be described is the one reported, whichever failed first.
+  const failed = described.find((d): d is PromiseRejectedResult => d.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  const sources = described.flatMap((d) => (d.status === "fulfilled" && d.value !== undefined ? [d.value] : []));
+  return { entries, sources };
+}
+
 /**
  * Mirrors `source` (BRICS_ENV_PYTHON_PACKAGES) into `dest` (the context's
  * `_build_data/python_packages`), leaving out each clone's `.git`, and writes the versions the
  * build must install. `dest` always exists afterwards (empty when there is no source), so the
  * Containerfile can always COPY it. Refuses, before copying anything, a package whose version
- * cannot be known.
+ * cannot be known. `described`: describePythonPackages(source), when the caller has it.
  */
-export async function stagePythonPackages(source: string | undefined, dest: string): Promise<PackageSource[]> {
-  const entries = source === undefined ? [] : (await readdir(source)).filter((e) => !e.startsWith(".")).sort();
-  const sources: PackageSource[] = [];
-  for (const entry of entries) {
-    const described = await describeSource(join(source!, entry));
-    if (described !== undefined) sources.push(described);
-  }
+export async function stagePythonPackages(source: string | undefined, dest: string, described?: Promise<DescribedPackages>): Promise<PackageSource[]> {
+  const { entries, sources } = await (described ?? describePythonPackages(source));
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
   for (const entry of entries) {
@@ -166,7 +181,7 @@ export async function stagePythonPackages(source: string | undefined, dest: stri
     await cp(from, join(dest, entry), { recursive: true, filter: (p) => p !== join(from, ".git") });
   }
   await writeFile(join(dest, `.${MANIFEST_FILE}`), manifestText(sources));
-  return sources;
+  return [...sources];
 }
 
 /**

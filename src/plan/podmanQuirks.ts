@@ -76,6 +76,11 @@ export function quirksFor(v: PodmanVersion): Quirks {
   };
 }
 
+/** Whether kube play creates the manifest's Secrets (elsewhere the adapted copy mounts files in their place). */
+export function playsSecrets(q: Quirks): boolean {
+  return q.secretVolumesWork;
+}
+
 /** Human-readable lines saying which workarounds apply, for `brics-env doctor`. */
 export function describeQuirks(q: Quirks, remote: boolean): string[] {
   const lines: string[] = [];
@@ -145,7 +150,7 @@ export function adaptManifest(input: readonly ManifestObject[], ctx: AdaptContex
   const secrets = new Map<string, Secret>();
   const objects: ManifestObject[] = [];
   for (const o of input) {
-    if (o.kind === "Secret" && !quirks.secretVolumesWork) secrets.set(o.metadata.name, o);
+    if (o.kind === "Secret" && !playsSecrets(quirks)) secrets.set(o.metadata.name, o);
     else objects.push(o.kind === "Pod" ? structuredClone(o) : o);
   }
 

@@ -70,6 +70,22 @@ const MOUNTS: Readonly<Record<VolumeKind, ReadonlyArray<Omit<VolumeMountPlan, "s
   slurm_home: [{ container: "slurm", mountPath: "/home", readOnly: false }],
 };
 
+/**
+ * The file the Slurm image's start script (brics_slurm/scripts/start-slurm.sh) writes once sshd
+ * accepts connections and slurmctld answers. It lies on the slurm_root volume, so `up` watches it
+ * from the host instead of probing through `podman exec`, a process that competes with the
+ * starting hub for the processors.
+ */
+export const SLURM_READY_FILE = "/var/spool/slurmd/brics-env-ready";
+
+/** Where `containerPath`, a file under one of `kind`'s mounts, lies in the volume (relative to its root). */
+export function pathInVolume(kind: VolumeKind, containerPath: string): string {
+  const mount = MOUNTS[kind].find((m) => containerPath.startsWith(`${m.mountPath}/`));
+  if (mount === undefined) throw new Error(`${containerPath} is under no mount of the ${kind} volume`);
+  // Every sub-path mirrors its mount path (see MOUNTS).
+  return containerPath.replace(/^\//, "");
+}
+
 export class VolumeOwnerError extends Error {
   constructor(readonly problems: ReadonlyArray<{ variable: string; message: string }>) {
     super(problems.map((p) => `${p.variable}: ${p.message}`).join("; "));

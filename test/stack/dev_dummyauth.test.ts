@@ -22,6 +22,7 @@ import { BASES } from "../../src/plan/bootstrapBases.js";
 import { readBackupArchive } from "../../src/effects/backupArchive.js";
 import { BACKUP_MANIFEST } from "../../src/plan/backup.js";
 import { podName, podmanContainerName, SPAWNER_JOB_NAME, volumeName } from "../../src/plan/names.js";
+import { pathInVolume, SLURM_READY_FILE } from "../../src/plan/volumes.js";
 
 const ENV = "dev_dummyauth" as const;
 const POD = podName(ENV);
@@ -197,9 +198,15 @@ test(`${ENV}: up, log in, spawn a Jupyter server as a Slurm job, survive faults,
     // 3. Images, volumes and dev clones, then the pod.
     await h.timed("brics-env resources (image builds)", () => h.brics(["resources", ENV]));
     h.podCreated(true);
+    const upStarted = Date.now();
     const upOutput = await h.timed("brics-env up (returns when the hub is healthy)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
     await h.timed("  + extra wait for /hub/health", () => hubHealthy(base));
     await h.timed("  + extra wait for the Slurm container", () => h.slurmReady());
+    // up watched for Slurm's ready file from the host: the start script wrote it on the slurm_root
+    // volume during this up.
+    const slurmVolume = (await podman(["volume", "inspect", "--format", "{{.Mountpoint}}", volumeName("slurm_root", ENV)])).out.trim();
+    const readyFile = await stat(join(slurmVolume, pathInVolume("slurm_root", SLURM_READY_FILE)));
+    assert.ok(readyFile.mtimeMs >= upStarted, `the Slurm ready file was written during this up (${new Date(readyFile.mtimeMs).toISOString()})`);
 
     // 3a. The offline base's Slurm (24.11) needs CAP_SYS_ADMIN for the hub's jobs: the Slurm
     //     container gets it, and up says so; podman runs as root here, and up says what that means.

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { compareReleases, decideDatabaseStep, formatVersionRecord, parseVersionRecord, recordWithImage } from "../../src/plan/hubDatabase.js";
+import { recordPlayedImage } from "../../src/commands/hubPrepare.js";
+import { getEnvironment } from "../../src/plan/environments.js";
+import { compareReleases, decideDatabaseStep, formatVersionRecord, parseVersionRecord, recordWithImage, VERSION_RECORD_FILE } from "../../src/plan/hubDatabase.js";
+import { imageRef, volumeName } from "../../src/plan/names.js";
 
 const record = (jupyterhub: string, imageId = "img-old") => ({ jupyterhub, imageId });
 
@@ -89,5 +95,41 @@ describe("a failed upgrade", () => {
       message,
       /the backup taken before is \/srv\/brics\/deploy\/backups\/prod-20261126T031500Z-before-upgrade-5\.2\.1-to-5\.4\.2\.tar\.gz: 'brics-env restore prod \/srv\/brics\/deploy\/backups\/prod-20261126T031500Z-before-upgrade-5\.2\.1-to-5\.4\.2\.tar\.gz \/srv\/brics\/deploy --overwrite' brings it back \(then up with an image of JupyterHub 5\.2\.1\)$/,
     );
+  });
+});
+
+describe("recordPlayedImage", () => {
+  const env = getEnvironment("dev_dummyauth");
+  const image = imageRef("brics_jupyterhub", env.stage);
+  const volumeWith = (text: string | undefined) => {
+    const mountpoint = mkdtempSync(join(tmpdir(), "brics-env-record-"));
+    const srv = join(mountpoint, "srv", "jupyterhub");
+    mkdirSync(srv, { recursive: true });
+    if (text !== undefined) writeFileSync(join(srv, VERSION_RECORD_FILE), text);
+    return { mountpoints: new Map([[volumeName("jupyterhub_root", env.name), mountpoint]]), file: join(srv, VERSION_RECORD_FILE), mountpoint };
+  };
+  const images = (id: string) => new Map([[image, { id, labels: {} }]]);
+
+  it("puts the played image's id beside the version the hub recorded at its start", async () => {
+    const v = volumeWith(formatVersionRecord({ jupyterhub: "5.3.0", imageId: "" }));
+    await recordPlayedImage(env, v.mountpoints, images("sha-played"));
+    const written = parseVersionRecord(readFileSync(v.file, "utf8"));
+    assert.deepEqual(written, { jupyterhub: "5.3.0", imageId: "sha-played" });
+    // The next up's decision needs no question to the image.
+    assert.equal(decideDatabaseStep({ databaseExists: true, record: written, image: { id: "sha-played" } }).kind, "none");
+    rmSync(v.mountpoint, { recursive: true, force: true });
+  });
+
+  it("leaves a record that names the image already, and writes none where the hub wrote none", async () => {
+    const same = formatVersionRecord({ jupyterhub: "5.3.0", imageId: "sha-played" });
+    const v = volumeWith(same);
+    const before = statSync(v.file).mtimeMs;
+    await recordPlayedImage(env, v.mountpoints, images("sha-played"));
+    assert.equal(readFileSync(v.file, "utf8"), same);
+    assert.equal(statSync(v.file).mtimeMs, before);
+    const none = volumeWith(undefined);
+    await recordPlayedImage(env, none.mountpoints, images("sha-played"));
+    assert.equal(existsSync(none.file), false);
+    for (const m of [v.mountpoint, none.mountpoint]) rmSync(m, { recursive: true, force: true });
   });
 });

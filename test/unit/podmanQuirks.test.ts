@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ENVIRONMENTS } from "../../src/plan/environments.js";
 import { buildManifest, type ManifestObject, type Pod, type Secret } from "../../src/plan/manifest.js";
-import { adaptManifest, describeQuirks, needsAdaptation, parseVersion, quirksFor } from "../../src/plan/podmanQuirks.js";
+import { adaptManifest, describeQuirks, needsAdaptation, parseVersion, playsSecrets, quirksFor } from "../../src/plan/podmanQuirks.js";
 
 describe("podman versions", () => {
   test("parses client/server version strings", () => {
@@ -142,6 +142,9 @@ describe("every environment's manifest, adapted for podman 4.3", () => {
       const adapted = adaptManifest(objects, { quirks, secretDir: "/d/s", volumeMountpoint: (n) => `/v/${n}`, pathExists: () => true });
       assert.deepEqual(adapted.objects.map((o) => o.kind), ["Pod"]);
       assert.deepEqual(adapted.replacedSecrets, secrets.map((s) => s.metadata.name));
+      // So `up` need not ask podman for Secrets an earlier play left: this play creates none.
+      assert.equal(playsSecrets(quirks), false);
+      assert.equal(playsSecrets(quirksFor(parseVersion("4.4.0"))), true);
       const pod = adapted.objects[0] as Pod;
       const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v]));
       assert.equal(volumes.size, pod.spec.volumes.length, "volume names are unique");

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { repoRoot } from "../../src/paths.js";
 import { getEnvironment } from "../../src/plan/environments.js";
-import { volumesOf, VolumeOwnerError } from "../../src/plan/volumes.js";
+import { pathInVolume, SLURM_READY_FILE, volumesOf, VolumeOwnerError } from "../../src/plan/volumes.js";
 
 describe("volumesOf", () => {
   it("gives in-pod Slurm environments a hub volume, a Slurm volume and one for /home, with FACTS' default owners", () => {
@@ -50,5 +53,18 @@ describe("volumesOf", () => {
       assert.deepEqual(e.problems.map((p) => p.variable).sort(), ["JUPYTERGROUP_GID", "JUPYTERUSER_UID", "SLURMGROUP", "SLURMUSER_UID"]);
       assert.match(e.message, /JUPYTERUSER_UID: "abc" is not a numeric user id/);
     }
+  });
+});
+
+describe("the Slurm ready file", () => {
+  it("lies on the slurm_root volume where the start script writes it", async () => {
+    assert.equal(pathInVolume("slurm_root", SLURM_READY_FILE), "var/spool/slurmd/brics-env-ready");
+    const script = await readFile(join(repoRoot(), "brics_slurm", "scripts", "start-slurm.sh"), "utf8");
+    assert.match(script, new RegExp(`^READY_FILE=${SLURM_READY_FILE}$`, "m"), "start-slurm.sh writes the file up watches");
+  });
+
+  it("refuses a path under none of the volume's mounts", () => {
+    assert.throws(() => pathInVolume("slurm_root", "/etc/slurm/slurm.conf"), /\/etc\/slurm\/slurm.conf is under no mount of the slurm_root volume/);
+    assert.throws(() => pathInVolume("slurm_root", "/var/spool/slurmdx/f"), /under no mount/);
   });
 });
