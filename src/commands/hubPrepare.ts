@@ -54,9 +54,17 @@ export async function hubFilesDifference(env: Environment, mountpoints: Readonly
   };
 }
 
-/** Brings /etc/jupyterhub on the volume in line with the package; the paths it changed. */
-export async function refreshHubFiles(env: Environment, mountpoints: ReadonlyMap<string, string>, out: Output): Promise<readonly string[]> {
-  const diff = await hubFilesDifference(env, mountpoints);
+/**
+ * Brings /etc/jupyterhub on the volume in line with the package; the paths it changed.
+ * `difference`: hubFilesDifference(env, mountpoints), when the caller started it already.
+ */
+export async function refreshHubFiles(
+  env: Environment,
+  mountpoints: ReadonlyMap<string, string>,
+  out: Output,
+  difference: Promise<HubFilesDifference | undefined> = hubFilesDifference(env, mountpoints),
+): Promise<readonly string[]> {
+  const diff = await difference;
   if (diff === undefined) {
     if (mountpoints.has(volumeName("jupyterhub_root", env.name))) {
       out.warn(`cannot compare the hub's configuration files on ${volumeName("jupyterhub_root", env.name)} from this machine (podman runs elsewhere): they are left as they are`);

@@ -37,7 +37,7 @@ import { ROOTFUL_PODMAN_NOTES, SLURM_VERSION_LABEL, slurmNeedsSysAdmin, sysAdmin
 import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
 import { playWorkDir } from "./down.js";
-import { databaseStep, recordPlayedImage, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
+import { databaseStep, hubFilesDifference, recordPlayedImage, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
 import { initCommand } from "./init.js";
 import { manifestCommand } from "./manifest.js";
 import { lookupResources, resourcesCommand, type ImagesAfter } from "./resources.js";
@@ -104,6 +104,10 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
     await initCommand(env, dir, out);
   }
   const checked = await checkDeployDir(env, dir, out, inspected);
+  // How the hub's configuration files on its volume differ from the package is read while
+  // resources and manifest run (nothing else writes there); they are changed after.
+  const hubFiles = resources.then((looked) => (looked.volumes.has(volumeName("jupyterhub_root", env.name)) ? hubFilesDifference(env, looked.volumes) : undefined));
+  hubFiles.catch(() => undefined);
   const images = await resourcesCommand(env, { build: opts.build !== false }, out, resources);
   if (opts.build === false) requireImages(env, images);
   if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.warn(line);
@@ -117,7 +121,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   if (looked.volumes.has(volumeName("jupyterhub_root", env.name))) {
     // The hub's volume was there before: its configuration may be older than this package, its
     // database older than the image's JupyterHub.
-    await refreshHubFiles(env, looked.volumes, out);
+    await refreshHubFiles(env, looked.volumes, out, hubFiles);
     const step = await databaseStep(env, looked.volumes, images);
     if (step.kind === "refuse") throw new Error(step.message);
     if (step.kind === "upgrade") {
