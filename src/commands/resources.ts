@@ -49,15 +49,13 @@ export async function planImageBuilds(env: Environment, vars: Readonly<Record<st
   return imageBuilds(env, { argfiles, variables: vars });
 }
 
-/**
- * BRICS_ENV_PYTHON_PACKAGES's packages with their versions, found once for both build contexts;
- * undefined when the variable is unset.
- */
+/** The BRICS_ENV_PYTHON_PACKAGES directory (undefined when unset) and its packages with their versions. */
 interface GivenPackages {
   readonly given: string | undefined;
   readonly described: DescribedPackages;
 }
 
+/** BRICS_ENV_PYTHON_PACKAGES, checked and described once for both build contexts. */
 async function describeGivenPackages(): Promise<GivenPackages> {
   const source = process.env[PYTHON_PACKAGES_VARIABLE];
   const given = source === undefined || source === "" ? undefined : source;
@@ -80,7 +78,7 @@ async function describeGivenPackages(): Promise<GivenPackages> {
 async function preparePythonPackages(contextDir: string, givenPackages: Promise<GivenPackages>): Promise<{ staged: PackageSource[]; said?: string }> {
   const dest = join(contextDir, "_build_data", "python_packages");
   const { given, described } = await givenPackages;
-  const staged = await stagePythonPackages(given, dest, Promise.resolve(described));
+  const staged = await stagePythonPackages(given, dest, described);
   return given === undefined ? { staged } : { staged, said: `copied python packages from ${given} into ${displayPath(dest)}` };
 }
 

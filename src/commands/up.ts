@@ -153,29 +153,29 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   const playedAt = Date.now();
   for (const n of played.notes) out.progress(n);
   out.say(`started pod ${pod}`);
-  const readyFile = await slurmReadyFile(env, looked.volumes);
-  const hubAnswered = await awaitServing(env, dir, checked.config, opts, playedAt, out, readyFile === undefined ? undefined : { path: readyFile, since: playStarted });
+  const readyFile = await slurmReadyFile(env, looked.volumes, playStarted);
+  const hubAnswered = await awaitServing(env, dir, checked.config, opts, playedAt, out, readyFile);
   // Only a hub seen answering has recorded its version (behind Zenith it may not have started
   // yet). A failure here only costs the next up one question to the image.
   if (hubAnswered) await recordPlayedImage(env, known?.volumes ?? (await volumeMountpoints()), images).catch(() => undefined);
-}
-
-/**
- * Where this host sees the file the pod's Slurm container writes once ready (plan/volumes.ts), or
- * undefined where it cannot look: no Slurm in the pod, a remote podman (the volume is on its
- * machine), the volume unknown.
- */
-async function slurmReadyFile(env: Environment, volumes: ReadonlyMap<string, string>): Promise<string | undefined> {
-  if (env.slurm !== "pod") return undefined;
-  const mountpoint = volumes.get(volumeName("slurm_root", env.name));
-  if (mountpoint === undefined || (await podmanVersionInfo()).remote) return undefined;
-  return join(mountpoint, pathInVolume("slurm_root", SLURM_READY_FILE));
 }
 
 /** A file that says Slurm is ready when it was written after `since` (ms since the epoch). */
 export interface ReadyFile {
   readonly path: string;
   readonly since: number;
+}
+
+/**
+ * Where this host sees the file the pod's Slurm container writes once ready (plan/volumes.ts),
+ * counting from `since`; undefined where it cannot look: no Slurm in the pod, a remote podman
+ * (the volume is on its machine), the volume unknown.
+ */
+async function slurmReadyFile(env: Environment, volumes: ReadonlyMap<string, string>, since: number): Promise<ReadyFile | undefined> {
+  if (env.slurm !== "pod") return undefined;
+  const mountpoint = volumes.get(volumeName("slurm_root", env.name));
+  if (mountpoint === undefined || (await podmanVersionInfo()).remote) return undefined;
+  return { path: join(mountpoint, pathInVolume("slurm_root", SLURM_READY_FILE)), since };
 }
 
 /**
@@ -333,9 +333,7 @@ const READY_FILE_GRACE_MS = 2000;
  * Watches the ready file: "ready" once it was written after `since`; "probe" when it cannot be
  * looked at, or is still missing a while after the hub answered.
  */
-async function watchReadyFile(file: ReadyFile, wait: SlurmWait, out: Output): Promise<"ready" | "probe" | "late"> {
-  const start = Date.now();
-  let lastReport = start;
+async function watchReadyFile(file: ReadyFile, wait: SlurmWait, report: () => void): Promise<"ready" | "probe" | "late"> {
   for (;;) {
     const st = await stat(file.path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : err));
     if (st instanceof Error) return "probe";
@@ -343,10 +341,7 @@ async function watchReadyFile(file: ReadyFile, wait: SlurmWait, out: Output): Pr
     const now = Date.now();
     if (now >= wait.deadline) return "late";
     if (wait.hubAnsweredAt !== undefined && now - wait.hubAnsweredAt >= READY_FILE_GRACE_MS) return "probe";
-    if (now - lastReport >= 5000) {
-      out.progress(`  waiting for Slurm (${Math.round((now - start) / 1000)} s)`);
-      lastReport = now;
-    }
+    report();
     await sleep(READY_FILE_POLL_MS);
   }
 }
@@ -358,8 +353,16 @@ async function watchReadyFile(file: ReadyFile, wait: SlurmWait, out: Output): Pr
  * for a round of SLURM_PROBE_ROUND_S.
  */
 async function waitForSlurm(container: string, wait: SlurmWait, out: Output, readyFile?: ReadyFile): Promise<boolean> {
+  const start = Date.now();
+  let lastReport = start;
+  // Every 5 s of either wait, the time since the Slurm wait began.
+  const report = () => {
+    if (Date.now() - lastReport < 5000) return;
+    out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
+    lastReport = Date.now();
+  };
   if (readyFile !== undefined) {
-    const seen = await watchReadyFile(readyFile, wait, out);
+    const seen = await watchReadyFile(readyFile, wait, report);
     if (seen !== "probe") return seen === "ready";
   }
   const tries = SLURM_PROBE_ROUND_S * 10;
@@ -368,16 +371,11 @@ async function waitForSlurm(container: string, wait: SlurmWait, out: Output, rea
     "-c",
     `for ((i = 0; i < ${tries}; i++)); do (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && scontrol ping 2>/dev/null | grep -q 'is UP' && exit 0; sleep 0.1; done; exit 1`,
   ];
-  const start = Date.now();
-  let lastReport = start;
   while (Date.now() < wait.deadline) {
     const began = Date.now();
     const r = await execInContainer(container, round, (SLURM_PROBE_ROUND_S + 10) * 1000).catch(() => undefined);
     if (r?.exitCode === 0) return true;
-    if (Date.now() - lastReport >= 5000) {
-      out.progress(`  waiting for Slurm (${Math.round((Date.now() - start) / 1000)} s)`);
-      lastReport = Date.now();
-    }
+    report();
     // A round that ended at once did not run (no container yet): wait a little before the next.
     if (Date.now() - began < 1000) await sleep(SLURM_PROBE_RETRY_MS);
   }

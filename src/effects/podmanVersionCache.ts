@@ -10,7 +10,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** Environment variables that podman reads to decide whether it is a remote client, or where its settings are. */
 const SETTING_VARIABLES = ["CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINERS_CONF", "CONTAINERS_CONF_OVERRIDE"] as const;
@@ -70,7 +70,7 @@ export function rememberedVersion(key: string, file = versionCacheFile()): strin
 /** Remembers a local podman's version (one entry: the podman in use). */
 export function rememberVersion(key: string, version: string, file = versionCacheFile()): void {
   try {
-    mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const temporary = `${file}.${process.pid}`;
     writeFileSync(temporary, `${JSON.stringify({ key, version })}\n`, { mode: 0o600 });
     renameSync(temporary, file);

@@ -172,8 +172,8 @@ export async function describePythonPackages(source: string | undefined): Promis
  * Containerfile can always COPY it. Refuses, before copying anything, a package whose version
  * cannot be known. `described`: describePythonPackages(source), when the caller has it.
  */
-export async function stagePythonPackages(source: string | undefined, dest: string, described?: Promise<DescribedPackages>): Promise<PackageSource[]> {
-  const { entries, sources } = await (described ?? describePythonPackages(source));
+export async function stagePythonPackages(source: string | undefined, dest: string, described?: DescribedPackages): Promise<PackageSource[]> {
+  const { entries, sources } = described ?? (await describePythonPackages(source));
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
   for (const entry of entries) {

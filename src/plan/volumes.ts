@@ -78,12 +78,16 @@ const MOUNTS: Readonly<Record<VolumeKind, ReadonlyArray<Omit<VolumeMountPlan, "s
  */
 export const SLURM_READY_FILE = "/var/spool/slurmd/brics-env-ready";
 
+/** Every sub-path mirrors its mount path (see MOUNTS). */
+function subPathOf(mountPath: string): string {
+  return mountPath.replace(/^\//, "");
+}
+
 /** Where `containerPath`, a file under one of `kind`'s mounts, lies in the volume (relative to its root). */
 export function pathInVolume(kind: VolumeKind, containerPath: string): string {
   const mount = MOUNTS[kind].find((m) => containerPath.startsWith(`${m.mountPath}/`));
   if (mount === undefined) throw new Error(`${containerPath} is under no mount of the ${kind} volume`);
-  // Every sub-path mirrors its mount path (see MOUNTS).
-  return containerPath.replace(/^\//, "");
+  return `${subPathOf(mount.mountPath)}${containerPath.slice(mount.mountPath.length)}`;
 }
 
 export class VolumeOwnerError extends Error {
@@ -170,7 +174,7 @@ export function volumesOf(env: Environment, ownerVariables: Readonly<Record<stri
     podVolumeName: kind.replaceAll("_", "-"),
     sourceDir: `volumes/${kind}`,
     owner: ownerFor(kind, ownerVariables, problems),
-    mounts: MOUNTS[kind].map((m) => ({ ...m, subPath: m.mountPath.replace(/^\//, "") })),
+    mounts: MOUNTS[kind].map((m) => ({ ...m, subPath: subPathOf(m.mountPath) })),
   }));
   if (problems.length > 0) throw new VolumeOwnerError(problems);
   return plans;
