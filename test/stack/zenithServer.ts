@@ -22,8 +22,12 @@ export const SERVER_IMAGE = "localhost/brics_test_zenith_server:standin";
 export const CLIENT_IMAGE = "localhost/brics_test_zenith_client:standin";
 /** A Zenith client image to test instead of the stand-in (e.g. one built from the real client). */
 const CLIENT_IMAGE_VAR = "BRICS_ENV_TEST_ZENITH_CLIENT_IMAGE";
-/** Remote forwards get ports from here; Zenith's server takes only registered ports (< 49152). */
-const FIRST_PORT = 42000;
+/**
+ * Remote forwards get ports from here; Zenith's server takes only registered ports (< 49152). Below
+ * Linux's default ephemeral range (32768–60999), so that no connection elsewhere on the host holds
+ * one of them for a moment when the test checks they are free.
+ */
+const FIRST_PORT = 32000;
 const PORTS = 8;
 
 export interface Tunnel {
