@@ -19,7 +19,11 @@ export interface WatchOptions {
 
 export const ZENITH_WATCH_MS = 15_000;
 
-/** Watches the client until the window ends or it restarts; true when it ran throughout. */
+/**
+ * Watches the client until the window ends or it restarts; true when it ran throughout. A client
+ * seen stopped before its first restart is watched on: it exits as soon as its tunnel fails and
+ * podman restarts it a moment later, so "stopped" then means "restarting".
+ */
 export async function watchZenithClient(container: string, out: Output, opts: WatchOptions): Promise<boolean> {
   const health = opts.health ?? (async (name: string) => (await containerHealth([name]))[0]);
   const logs = opts.logs ?? ((name: string) => containerLogs(name, 15).catch((e: Error) => e.message));
@@ -27,7 +31,7 @@ export async function watchZenithClient(container: string, out: Output, opts: Wa
   let h: ContainerHealth | undefined;
   for (;;) {
     h = await health(container);
-    if (h === undefined || h.restarts > 0 || h.status !== "running" || Date.now() >= end) break;
+    if (h === undefined || h.restarts > 0 || Date.now() >= end) break;
     await sleep(Math.min(opts.intervalMs ?? 1000, Math.max(0, end - Date.now())));
   }
   const waited = Math.round((Date.now() - opts.since) / 1000);

@@ -44,6 +44,21 @@ describe("watching the Zenith client after up", () => {
     assert.match(out.warned[1]!, /Permission denied/);
   });
 
+  it("reports a client seen stopped before podman restarted it as restarting", async () => {
+    const out = recorder();
+    const started = Date.now();
+    const ok = await watchZenithClient("c", out, {
+      since: started,
+      windowMs: 60_000,
+      intervalMs: 5,
+      health: states({ name: "c", status: "stopped", restarts: 0 }, running(1)),
+      logs: async () => "[ERROR] No port received from server\n",
+    });
+    assert.equal(ok, false);
+    assert.ok(Date.now() - started < 5000, "does not wait out the window once it has restarted");
+    assert.match(out.warned[0]!, /c keeps restarting \(1 restart in \d+ s\): the Zenith tunnel is not up/);
+  });
+
   it("warns when the client is not running or gone", async () => {
     for (const [h, what] of [[{ name: "c", status: "exited", restarts: 0 }, /c is exited/], [undefined, /c is gone/]] as const) {
       const out = recorder();
