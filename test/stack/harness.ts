@@ -126,8 +126,8 @@ export interface StackHarness {
    */
   atTeardown(podmanArgs: string[]): void;
   /**
-   * Restarts the hub container (the user servers stay; where the hub is alone in the pod, the
-   * pod) and waits until the hub is healthy again at `origin`.
+   * Restarts the hub container (the user servers stay; where the hub is alone in the pod, a new
+   * pod through brics-env down and up) and waits until the hub is healthy again at `origin`.
    */
   restartHub(base: string, origin?: string): Promise<void>;
   /**
@@ -289,11 +289,14 @@ export function stackHarness(env: EnvName): StackHarness {
       return doc.toJS().data as Record<string, string>;
     },
     async restartHub(base: string, origin = ORIGIN): Promise<void> {
-      // As docs/operations.md says: where the hub is the pod's only container, the pod is stopped and
-      // started (podman stops a played pod when its last container stops, so a restart races with that).
-      const alone = containersOf(getEnvironment(env)).length === 1;
-      const steps = alone ? [["pod", "stop", "--time", "20", pod], ["pod", "start", pod]] : [["restart", "--time", "20", podmanContainerName(env, "jupyterhub")]];
-      for (const args of steps) {
+      // As docs/operations.md says: where the hub is the pod's only container, brics-env down and up
+      // (a new pod). Stopping and starting that pod races with podman's late clean-up of the
+      // stopped hub, which stops the pod again (kube play's exit policy); seen in CI on 4.3.1.
+      if (containersOf(getEnvironment(env)).length === 1) {
+        await brics(["down", env, workspace().deployDir]);
+        await brics(["up", env, workspace().deployDir, "--no-build"]);
+      } else {
+        const args = ["restart", "--time", "20", podmanContainerName(env, "jupyterhub")];
         const r = await podman(args, 180_000);
         assert.equal(r.code, 0, `podman ${args.join(" ")}: ${r.err}`);
       }

@@ -194,11 +194,12 @@ export class ExternalSlurmHost {
   }
 
   /**
-   * The hub container restarts with the user's server running: the hub finds the server again,
+   * The hub restarts with the user's server running (StackHarness.restartHub: alone in its pod,
+   * through brics-env down and up): the hub finds the server again,
    * and after a poll the job still runs here and the server still answers (through `browser`'s origin).
    */
   async survivesHubRestart(h: StackHarness, browser: Browser, base: string, user: string, job: Job, pollIntervalS: number): Promise<void> {
-    await h.timed("fault: hub container restarted", () => h.restartHub(base, browser.origin));
+    await h.timed("fault: hub restarted", () => h.restartHub(base, browser.origin));
     await until("the server after the hub restart", 60, () => serverStatus(browser, base, user));
     await new Promise((r) => setTimeout(r, (pollIntervalS + 2) * 1000));
     await this.assertRuns(job, "after the hub restart and a poll");
