@@ -2,14 +2,15 @@
  * `brics-env up` on a pod that runs: applies what changed — the deploy ConfigMap, images, key
  * files, brics-env's own manifest, the hub's configuration files — by recreating (`podman create
  * --pod`) only the containers a change concerns, restarting the hub when only its configuration
- * files changed, and starting one that stopped. Everything else keeps running: with Slurm in the
+ * files changed (making it anew where it is alone in the pod: plan/containerSpec.ts says why), and
+ * starting one that stopped. Everything else keeps running: with Slurm in the
  * pod, a change that concerns only the hub never touches the Slurm container, whose slurmd runs
  * the users' jobs. Says what changed and why each container was recreated; changes nothing when
  * nothing changed. What a running pod cannot take (other published ports) is refused, as is
  * recreating the Slurm container while user servers run in it.
  */
 import { mkdir } from "node:fs/promises";
-import { containerChanges, createCommand, describeReasons, desiredContainers, onlyStopped, samePorts, type ChangeReason, type DesiredContainer } from "../plan/containerSpec.js";
+import { containerAction, containerChanges, createCommand, describeReasons, desiredContainers, samePorts, type ChangeReason, type ContainerAction, type DesiredContainer } from "../plan/containerSpec.js";
 import type { ContainerName, Environment } from "../plan/environments.js";
 import type { ManifestObject, Pod, PublishedPort } from "../plan/manifest.js";
 import { podmanContainerName, podName, volumeName } from "../plan/names.js";
@@ -38,15 +39,13 @@ import { manifestCommand } from "./manifest.js";
 import { resourcesCommand, type ResourcesLookup } from "./resources.js";
 import { awaitServing, requireImages, slurmContainerNeedsSysAdmin, type UpOptions } from "./up.js";
 
-/** What happens to one container. */
-type Action = "keep" | "start" | "restart" | "recreate";
 
 interface Plan {
   readonly desired: DesiredContainer;
   readonly reasons: readonly ChangeReason[];
   /** The hub's configuration files that changed (hub only). */
   readonly hubFiles: readonly string[];
-  readonly action: Action;
+  readonly action: ContainerAction;
 }
 
 /** The order containers are (re)made in: Slurm before the hub that submits to it. */
@@ -66,11 +65,6 @@ function publishedBy(pod: Pod): PublishedPort[] {
 
 function describePorts(ports: readonly PublishedPort[]): string {
   return ports.length === 0 ? "none" : ports.map((p) => `${p.hostIP}:${p.hostPort}:${p.containerPort}`).join(", ");
-}
-
-function actionOf(container: ContainerName, reasons: readonly ChangeReason[], hubFiles: readonly string[]): Action {
-  if (reasons.length === 0) return container === "jupyterhub" && hubFiles.length > 0 ? "restart" : "keep";
-  return onlyStopped(reasons) ? "start" : "recreate";
 }
 
 function explain(p: Plan): string {
@@ -131,7 +125,7 @@ export async function applyInPlace(
     .map((d) => {
       const reasons = containerChanges(d, running.find((r) => r.name === d.name), ids.get(d.image));
       const files = d.container === "jupyterhub" ? (hubFiles?.paths ?? []) : [];
-      return { desired: d, reasons, hubFiles: files, action: actionOf(d.container, reasons, files) };
+      return { desired: d, reasons, hubFiles: files, action: containerAction(d.container, reasons, files, desired.length === 1) };
     })
     .sort((a, b) => ORDER.indexOf(a.desired.container) - ORDER.indexOf(b.desired.container));
 
@@ -169,7 +163,7 @@ export async function applyInPlace(
   }
 
   // The upgrade removed the old hub container: a new one is made whatever else changed.
-  const actionFor = (p: Plan): Action => (p === hub && step?.kind === "upgrade" ? "recreate" : p.action);
+  const actionFor = (p: Plan): ContainerAction => (p === hub && step?.kind === "upgrade" ? "recreate" : p.action);
   if (plans.some((p) => actionFor(p) === "recreate")) await adaptToHostPaths(manifest.objects, adaptCtx);
   for (const p of plans) {
     const name = podmanContainerName(env.name, p.desired.container);

@@ -153,6 +153,22 @@ export function onlyStopped(reasons: readonly ChangeReason[]): boolean {
   return reasons.length > 0 && reasons.every((r) => r.kind === "not-running");
 }
 
+/** What `up` does to a running pod's container: keep it, start it again, restart it, or make it anew. */
+export type ContainerAction = "keep" | "start" | "restart" | "recreate";
+
+/**
+ * The action for one container, from what changed about it and (the hub's only) which of its
+ * configuration files changed. A container alone in its pod is made anew rather than restarted:
+ * podman stops a played pod whose last container stopped, and the clean-up that decides so runs
+ * after a `podman restart` has started the container again (podman 4.3.1: 5 restarts in 6 left
+ * the pod exited), whereas a removed container's clean-up finds nothing to stop.
+ */
+export function containerAction(container: ContainerName, reasons: readonly ChangeReason[], hubFiles: readonly string[], aloneInPod: boolean): ContainerAction {
+  if (reasons.length > 0) return onlyStopped(reasons) ? "start" : "recreate";
+  if (container !== "jupyterhub" || hubFiles.length === 0) return "keep";
+  return aloneInPod ? "recreate" : "restart";
+}
+
 export function describeReasons(reasons: readonly ChangeReason[]): string {
   return reasons
     .map((r) => {

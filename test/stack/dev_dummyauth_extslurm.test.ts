@@ -7,12 +7,15 @@
  * the host authorises for jupyterspawner, an ssh_known_hosts holding the host's real host key
  * (strict checking stays on), and a hubConnectUrl at this machine's address on that network, where
  * `up` publishes the Hub API. Then as dev_dummyauth: log in, spawn (the job runs on the external
- * host and its server registers through hubConnectUrl), faults. Then the hub moves as to a new
+ * host and its server registers through hubConnectUrl), faults, and an in-place `up` that makes
+ * the hub anew (older configuration files on its volume). Then the hub moves as to a new
  * host, which only external Slurm allows with a server running: backup, `down --force
  * --ignore-servers` (the pod, volumes and Secrets go; the job runs on), restore, up: the user is
  * still logged in and the same job's server answers again. Then stop, down --force; the test
  * removes the external host.
  */
+import { appendFile } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Browser } from "./browser.js";
@@ -99,7 +102,18 @@ test(`${ENV}: up against a Slurm host outside the pod, log in, spawn there, surv
     // 6b. The hub restarted: the server is kept and found again on the external host.
     await slurmHost.survivesHubRestart(h, browser, base, user, job, POLL_INTERVAL);
 
-    // 6c. The hub moves, as to a new host, with the server running: a backup, then everything of
+    // 6c. The hub's configuration files on its volume are older than the package's: up applies them
+    //     in place by making the hub anew (alone in its pod, a podman restart would stop the pod).
+    const hubVolume = (await podman(["volume", "inspect", "--format", "{{.Mountpoint}}", volumeName("jupyterhub_root", ENV)])).out.trim();
+    await appendFile(join(hubVolume, "etc/jupyterhub/jupyterhub_config.py"), "\n# as an older package wrote it\n");
+    const refreshed = await h.timed("up with older hub configuration files (in place, a server running)", () => h.brics(["up", ENV, w.deployDir, "--no-build"]));
+    assert.match(refreshed, /jupyterhub: recreated \(its configuration files changed \(\/etc\/jupyterhub\/jupyterhub_config\.py\)\)/, refreshed);
+    await until("the server after the hub was made anew", 60, () => serverStatus(browser, base, user));
+    await new Promise((r) => setTimeout(r, (POLL_INTERVAL + 2) * 1000));
+    assert.match((await podman(["pod", "inspect", "--format", "{{.State}}", h.pod])).out, /Running/, "the pod still runs a poll interval later");
+    await slurmHost.assertRuns(job, "after the hub was made anew in place");
+
+    // 6d. The hub moves, as to a new host, with the server running: a backup, then everything of
     //     the environment removed (its jobs are the Slurm host's and run on), restored, up again.
     //     The browser keeps the cookies it had before the backup.
     const session = browser.clone();

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  containerAction,
   containerChanges,
   createCommand,
   describeReasons,
   desiredContainers,
   onlyStopped,
   samePorts,
+  type ChangeReason,
   type DesiredContainer,
   type RunningContainer,
 } from "../../src/plan/containerSpec.js";
@@ -151,6 +153,18 @@ describe("what differs from the running container", () => {
     assert.equal(onlyStopped(stopped), true);
     assert.equal(onlyStopped([...stopped, { kind: "definition" }]), false);
     assert.deepEqual(containerChanges(hub, undefined, "sha-1"), [{ kind: "absent" }]);
+  });
+
+  it("what up does to each container: a hub alone in its pod is made anew where another would be restarted", () => {
+    const stopped: ChangeReason[] = [{ kind: "not-running", state: "exited" }];
+    const files = ["etc/jupyterhub/jupyterhub_config.py"];
+    assert.equal(containerAction("jupyterhub", [], [], false), "keep");
+    assert.equal(containerAction("jupyterhub", [], files, false), "restart");
+    assert.equal(containerAction("jupyterhub", [], files, true), "recreate");
+    assert.equal(containerAction("slurm", [], files, false), "keep", "only the hub has configuration files on its volume");
+    assert.equal(containerAction("jupyterhub", stopped, [], true), "start");
+    assert.equal(containerAction("jupyterhub", stopped, files, false), "start");
+    assert.equal(containerAction("zenith-client", [...stopped, { kind: "definition" }], [], false), "recreate");
   });
 
   it("the definition's hash follows what shapes each container, and only that", () => {
