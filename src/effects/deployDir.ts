@@ -1,14 +1,15 @@
 /** Reading and writing the deploy directory: atomic writes, never overwriting unless asked. */
 import { isUtf8 } from "node:buffer";
 import { constants, existsSync, type Stats } from "node:fs";
-import { chmod, link, lstat, mkdir, open, readFile, realpath, rename, rm, stat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, unlink } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { deployFilesFor } from "../plan/deployFiles.js";
 import type { Environment } from "../plan/environments.js";
 import { DEPLOY_CONFIGMAP_FILE, MAX_OBJECT_BYTES } from "../plan/names.js";
 import { parsePrivateKey } from "../plan/sshFormats.js";
 import type { DeployDirInput, Unreadable } from "../plan/validate.js";
-import { derivePublicKey } from "./sshKeys.js";
+import { derivePublicKey, KEYGEN_WORK_PREFIX } from "./sshKeys.js";
 
 export interface ReadOptions {
   /** Follow symbolic links that lead out of the deploy directory (default: refuse them). */
@@ -110,8 +111,31 @@ async function readDeployFile(realDir: string, name: string, opts: ReadOptions):
  * derives it (a key ssh-keygen cannot read is left out; validation reports it from the text).
  * Files are read concurrently.
  */
+/** Whether another brics-env run is making a key pair in `dir` right now (ensureKeyPair). */
+async function keyPairInTheMaking(dir: string): Promise<boolean> {
+  return (await readdir(dir)).some((name) => name.startsWith(KEYGEN_WORK_PREFIX));
+}
+
+/** How long a read waits for another run's key pair before it reads the directory as it is. */
+const KEYGEN_WAIT_MS = 5000;
+
+/**
+ * The deploy directory's files, as validation takes them. Another `manifest` may be linking a new
+ * key pair into place, one half after the other: the files are read when no pair is in the
+ * making, and read again when one was made meanwhile, so half a pair is only reported when it is
+ * one. A work directory left by a killed run is waited for at most KEYGEN_WAIT_MS.
+ */
 export async function readDeployDir(env: Environment, dir: string, opts: ReadOptions = {}): Promise<DeployDirInput> {
   const realDir = await realpath(dir);
+  const until = Date.now() + KEYGEN_WAIT_MS;
+  for (;;) {
+    while ((await keyPairInTheMaking(realDir)) && Date.now() < until) await sleep(20);
+    const input = await readDeployFiles(env, dir, realDir, opts);
+    if (!(await keyPairInTheMaking(realDir)) || Date.now() >= until) return input;
+  }
+}
+
+async function readDeployFiles(env: Environment, dir: string, realDir: string, opts: ReadOptions): Promise<DeployDirInput> {
   const wanted = deployFilesFor(env).filter((f) => f.kind !== "configmap" && f.kind !== "manifest");
   const names = [DEPLOY_CONFIGMAP_FILE, ...wanted.map((f) => f.name)];
   const reads = await Promise.all(names.map((name) => readDeployFile(realDir, name, opts)));

@@ -25,6 +25,12 @@ function keyFields(line: string): string {
 export type KeyPairOutcome = { kind: "generated" | "kept"; privateFile: string; publicFile: string };
 
 /**
+ * A key pair being made lives in a work directory of this prefix beside its target until both
+ * halves are linked into place: a reader that sees one tells half a pair from one in the making.
+ */
+export const KEYGEN_WORK_PREFIX = ".brics-env-keygen-";
+
+/**
  * Makes a passwordless ed25519 pair at `privateFile` / `privateFile.pub` unless one is there.
  * An existing pair is kept after checking that its halves match (unless the caller says it has:
  * `halvesChecked`, as `manifest` does after validation); half a pair is an error, never silently
@@ -59,7 +65,7 @@ export async function ensureKeyPair(
   }
   // Generated beside the target (same file system), then linked into place: link(2) fails when the
   // name exists, so a key that appeared meanwhile is never replaced, unlike rename(2).
-  const work = await mkdtemp(join(dirname(privateFile), ".brics-env-keygen-"));
+  const work = await mkdtemp(join(dirname(privateFile), KEYGEN_WORK_PREFIX));
   try {
     const tmpKey = join(work, "key");
     await run(await sshKeygen(), ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", tmpKey], { timeoutMs: 30_000 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import { inspectDeployDir } from "../../src/commands/check.js";
 import { ReportedFailure, type Output } from "../../src/commands/common.js";
 import { manifestCommand } from "../../src/commands/manifest.js";
 import { DEPLOY_LOCK_FILE, withDeployLock } from "../../src/effects/deployDir.js";
+import { KEYGEN_WORK_PREFIX } from "../../src/effects/sshKeys.js";
 import { FOLLOW_OUTSIDE_LINKS_VARIABLE } from "../../src/plan/deployFiles.js";
 import { getEnvironment, type EnvName } from "../../src/plan/environments.js";
 import { MAX_OBJECT_BYTES } from "../../src/plan/names.js";
@@ -163,6 +164,29 @@ describe("reading the deploy directory", () => {
     await writeFile(join(dir, "ssh_client_key"), goodFilesFor(getEnvironment("prod"))["ssh_client_key"]!, { mode: 0o644 });
     await writeFile(join(dir, "ssh_client_key.pub"), goodFilesFor(getEnvironment("prod"))["ssh_client_key.pub"]!, { mode: 0o644 });
     assert.deepEqual(await problemsOf("dev_dummyauth", dir), []);
+  });
+});
+
+describe("reading while another run makes a key pair", () => {
+  it("reads the pair once it is complete, and reports half a pair that is one", async () => {
+    const dir = join(root, `keygen-${++count}`);
+    await mkdir(dir);
+    await writeFile(join(dir, "deploy-configmap.yaml"), configMapText(goodValuesFor(getEnvironment("dev_dummyauth"))), { mode: 0o600 });
+    const pair = join(root, `pair-${count}`);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", pair]);
+    const halfPair = (ps: Problem[]) => errorsOf(ps).filter((p) => /ssh_client_key/.test(`${p.file} ${p.message}`));
+
+    // As ensureKeyPair leaves it between its two links: the private half in place, the work directory there.
+    await writeFile(join(dir, "ssh_client_key"), await readFile(pair), { mode: 0o600 });
+    await mkdir(join(dir, `${KEYGEN_WORK_PREFIX}test`));
+    const reading = problemsOf("dev_dummyauth", dir);
+    await new Promise((r) => setTimeout(r, 100));
+    await writeFile(join(dir, "ssh_client_key.pub"), await readFile(`${pair}.pub`), { mode: 0o644 });
+    await rm(join(dir, `${KEYGEN_WORK_PREFIX}test`), { recursive: true });
+    assert.deepEqual(halfPair(await reading), [], "the complete pair was read");
+
+    await rm(join(dir, "ssh_client_key.pub"));
+    assert.equal(halfPair(await problemsOf("dev_dummyauth", dir)).length, 1, "half a pair with nobody making it is an error");
   });
 });
 
