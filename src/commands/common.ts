@@ -53,6 +53,23 @@ export const consoleOutput: Output = {
   warn: (line) => process.stderr.write(`warning: ${line}\n`),
 };
 
+/** An Output that keeps what is said until `replay`: work started ahead reports in the command's order. */
+export interface HeldOutput extends Output {
+  replay(out: Output): void;
+}
+
+export function heldOutput(): HeldOutput {
+  const lines: Array<[keyof Output, string]> = [];
+  return {
+    say: (line) => lines.push(["say", line]),
+    progress: (line) => lines.push(["progress", line]),
+    warn: (line) => lines.push(["warn", line]),
+    replay: (out) => {
+      for (const [kind, line] of lines.splice(0)) out[kind](line);
+    },
+  };
+}
+
 /** The process environment as a plain record, for plan functions that take variables. */
 export function variables(): Record<string, string | undefined> {
   return { ...process.env };

@@ -4,19 +4,13 @@
  * becomes of their jobs), `down --force` refuses while any run unless told to stop them through
  * the hub first (--stop-servers, which cancels their jobs) or to go ahead anyway (--ignore-servers).
  */
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Environment } from "../plan/environments.js";
-import { podmanObjectsOf } from "../plan/manifest.js";
-import { podmanContainerName, SPAWNER_JOB_NAME } from "../plan/names.js";
+import { podmanObjectsOf } from "../plan/podmanObjects.js";
+import { playWorkDir, podmanContainerName, SPAWNER_JOB_NAME } from "../plan/names.js";
 import { hubStatus, serverNames, stopServers, type HubAnswer } from "../effects/hubApi.js";
 import { containerHealth, execInContainer, kubeDown } from "../effects/podman.js";
 import { consoleOutput, UsageError, type Output } from "./common.js";
-
-/** Where kube play keeps its version-adapted copy of the manifest (old podman only). */
-export function playWorkDir(deployDir: string): string {
-  return join(deployDir, ".podman-play");
-}
 
 export interface DownOptions {
   readonly force?: boolean;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Environment } from "../plan/environments.js";
 import { BASE_IMAGE_VARIABLE, imageBuilds, imagesOf, OFFLINE_BUILD_ADVICE, zenithClientImage, ZENITH_CLIENT_IMAGE_VARIABLE, type ImageBuild } from "../plan/images.js";
 import { imageRef, type ImageName } from "../plan/names.js";
+import { podmanObjectsOf } from "../plan/podmanObjects.js";
 import { volumesOf, type VolumePlan } from "../plan/volumes.js";
 import { normaliseName } from "../plan/pythonSource.js";
 import { packageLabels, requirementProvenance, type PackageProvenance } from "../plan/packageLabels.js";
@@ -23,10 +24,10 @@ import {
   type DescribedPackages,
   type PackageSource,
 } from "../effects/pythonPackages.js";
-import { buildImage, ensureImage, imageId, imagesFacts, slurmVersionOfImage, type ImageFacts, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageId, imagesFacts, inspectObjects, slurmVersionOfImage, type ImageFacts, type PodState, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
 import { SLURM_VERSION_LABEL } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
-import { consoleOutput, displayPath, UsageError, variables, type Output } from "./common.js";
+import { consoleOutput, displayPath, heldOutput, UsageError, variables, type HeldOutput, type Output } from "./common.js";
 
 export const PYTHON_PACKAGES_VARIABLE = "BRICS_ENV_PYTHON_PACKAGES";
 
@@ -101,30 +102,35 @@ const BUILD_FAILURE = /([\w.-]+: FAILED: .*)$/;
 
 /**
  * What `resources` decides on, as podman holds it: base image ids, the build keys on the images,
- * which volumes and which Zenith client image exist. Only reads, all at once (each podman call
- * costs a process start), so `up` can start it while it does other things.
+ * which volumes and which Zenith client image exist; and the environment's pod, which `up`
+ * decides on. Only reads, in one podman process where it can (effects/podman.ts inspectObjects),
+ * so `up` can start it while it does other things.
  */
 export interface ResourcesLookup {
   readonly baseIds: ReadonlyArray<string | undefined>;
   readonly labels: ReadonlyArray<string | undefined>;
   readonly volumesPresent: readonly boolean[];
   readonly zenithPresent: boolean | undefined;
-  /** Every volume podman has, with its mount point (kube play needs them on old podman). */
+  /**
+   * The environment's volumes that exist (its data volumes and those podman makes for its
+   * Secrets), with their mount points: kube play needs them on old podman.
+   */
   readonly volumes: ReadonlyMap<string, string>;
   /**
    * The environment's own images as they were before any build: id, build key and Slurm version
    * label (what `up` decides the play on, so it asks no further podman process when nothing is built).
    */
   readonly images: ReadonlyMap<string, ImageFacts>;
+  readonly pod: PodState | undefined;
 }
 
-export async function lookupResources(env: Environment, opts: ResourcesOptions = {}): Promise<ResourcesLookup> {
-  const toBuild = opts.build === false ? [] : await planImageBuilds(env);
+async function lookupResources(env: Environment, opts: ResourcesOptions, toBuild: readonly ImageBuild[]): Promise<ResourcesLookup> {
   const zenith = zenithImageOf(env, opts);
   const bases = toBuild.map((b) => b.buildArgs["BASE_IMAGE"] || undefined);
   const own = imagesOf(env).map((image) => imageRef(image, env.stage));
   const refs = [...bases, ...own, zenith].filter((r): r is string => r !== undefined);
-  const [images, volumes] = await Promise.all([imagesFacts(refs, IMAGE_LABELS), volumeMountpoints()]);
+  const objects = podmanObjectsOf(env);
+  const { pod, images, volumes } = await inspectObjects({ pod: objects.pod, images: refs, imageLabels: IMAGE_LABELS, volumes: objects.volumes });
   return {
     baseIds: bases.map((b) => (b === undefined ? undefined : images.get(b)?.id)),
     labels: toBuild.map((b) => images.get(b.tag)?.labels[BUILD_KEY_LABEL]),
@@ -132,6 +138,7 @@ export async function lookupResources(env: Environment, opts: ResourcesOptions =
     zenithPresent: zenith === undefined ? undefined : images.has(zenith),
     volumes,
     images: new Map(own.flatMap((ref) => (images.has(ref) ? [[ref, images.get(ref)!] as const] : []))),
+    pod,
   };
 }
 
@@ -275,40 +282,65 @@ async function prepareContext(root: string, build: ImageBuild, givenPackages: Pr
   return packages;
 }
 
-/** `lookup`: lookupResources(env, opts) when the caller started it already. */
-export async function resourcesCommand(
-  env: Environment,
-  opts: ResourcesOptions = {},
-  out: Output = consoleOutput,
-  lookup: Promise<ResourcesLookup> = lookupResources(env, opts),
-): Promise<ImagesAfter> {
-  // Awaited below; until then a failure of it must not count as unhandled.
-  lookup.catch(() => undefined);
-  const root = repoRoot();
-  const builds = await planImageBuilds(env);
-  const volumes = volumesOf(env, variables());
+/**
+ * The build contexts readied ahead of a command, while podman answers its lookup: only when no
+ * dev clone must be fetched (a fetch waits until the base images are there, since on a machine
+ * without registry access those are what fails, and should fail before anything is fetched).
+ * What readying says is held until the command gets there, also when it fails.
+ */
+export interface ReadiedContexts {
+  readonly packages: Promise<PackageProvenance[][]>;
+  readonly said: HeldOutput;
+}
 
-  const toBuild = opts.build === false ? [] : builds;
-  // Preparing the build contexts (dev clones, staged packages, helpers) is local work unless a
-  // clone must be made: then it waits until the base images are there, since on a machine without
-  // registry access those are what fails, and should fail before anything is fetched. Otherwise it
-  // runs while podman answers the lookup, the two builds side by side.
-  const fetches = toBuild.some((b) => b.devRepos.some((r) => !existsSync(join(root, r.dest))));
-  const prepare = () => {
-    const givenPackages = describeGivenPackages();
-    givenPackages.catch(() => undefined);
-    return Promise.all(toBuild.map((build) => prepareContext(root, build, givenPackages, out)));
-  };
-  const early = fetches ? undefined : prepare();
-  early?.catch(() => undefined);
-  const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent, images: before } = await lookup;
+function readyContextsAhead(toBuild: readonly ImageBuild[]): ReadiedContexts | undefined {
+  const root = repoRoot();
+  if (toBuild.some((b) => b.devRepos.some((r) => !existsSync(join(root, r.dest))))) return undefined;
+  const said = heldOutput();
+  const packages = readyContexts(root, toBuild, said);
+  packages.catch(() => undefined);
+  return { packages, said };
+}
+
+/** Dev clones, staged packages and helpers of each build context; what each image will be built from. */
+function readyContexts(root: string, toBuild: readonly ImageBuild[], out: Output): Promise<PackageProvenance[][]> {
+  const givenPackages = describeGivenPackages();
+  givenPackages.catch(() => undefined);
+  return Promise.all(toBuild.map((build) => prepareContext(root, build, givenPackages, out)));
+}
+
+/**
+ * What resources starts before it says anything, and `up` starts first thing: the images to build
+ * (none with --no-build), the lookup of what podman holds, the build contexts readied ahead.
+ */
+export interface StartedAhead {
+  readonly toBuild: Promise<readonly ImageBuild[]>;
+  readonly lookup: Promise<ResourcesLookup>;
+  readonly contexts: Promise<ReadiedContexts | undefined>;
+}
+
+export function startAhead(env: Environment, opts: ResourcesOptions): StartedAhead {
+  const toBuild = opts.build === false ? Promise.resolve([]) : planImageBuilds(env);
+  const started = { toBuild, lookup: toBuild.then((b) => lookupResources(env, opts, b)), contexts: toBuild.then(readyContextsAhead) };
+  // Awaited later; until then a failure must not count as unhandled.
+  for (const p of Object.values(started)) p.catch(() => undefined);
+  return started;
+}
+
+export async function resourcesCommand(env: Environment, opts: ResourcesOptions = {}, out: Output = consoleOutput, ahead: StartedAhead = startAhead(env, opts)): Promise<ImagesAfter> {
+  const root = repoRoot();
+  const volumes = volumesOf(env, variables());
+  const toBuild = await ahead.toBuild;
+  const { baseIds: knownBaseIds, labels, volumesPresent: present, zenithPresent, images: before } = await ahead.lookup;
   const baseIds = await ensureBases(toBuild, knownBaseIds, out);
   const zenith = zenithImageOf(env, opts);
   if (zenith !== undefined) {
     const how = zenithPresent === true ? "present" : await ensureImage(zenith, ZENITH_CLIENT_IMAGE_VARIABLE);
     out.say(how === "pulled" ? `pulled ${zenith}` : `image ${zenith} present`);
   }
-  const provenance = new Map<ImageBuild, PackageProvenance[]>((await (early ?? prepare())).map((packages, i) => [toBuild[i]!, packages]));
+  const readied = await ahead.contexts;
+  const packages = await (readied?.packages.finally(() => readied.said.replay(out)) ?? readyContexts(root, toBuild, out));
+  const provenance = new Map<ImageBuild, PackageProvenance[]>(packages.map((p, i) => [toBuild[i]!, p]));
 
   const built = await buildChanged(root, toBuild, baseIds, labels, provenance, out);
   const images = new Map(before);

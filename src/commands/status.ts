@@ -1,6 +1,6 @@
 /** `brics-env status`: what podman holds for each environment and, where the hub runs, what it says. */
 import { ENVIRONMENTS, type Environment } from "../plan/environments.js";
-import { podmanObjectsOf } from "../plan/manifest.js";
+import { podmanObjectsOf } from "../plan/podmanObjects.js";
 import { imageLabels, podInspect, podmanInfo, ps, secretLs, volumeLs } from "../effects/podman.js";
 import { describeHub, hubStatus, type HubAnswer } from "../effects/hubApi.js";
 import { imagesOf } from "../plan/images.js";

@@ -12,8 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containersOf, type Environment } from "../plan/environments.js";
 import { imagesOf } from "../plan/images.js";
-import { publishedProxyPort } from "../plan/manifest.js";
-import { DEPLOY_CONFIGMAP_FILE, imageRef, podmanContainerName, podName, volumeName } from "../plan/names.js";
+import { DEPLOY_CONFIGMAP_FILE, imageRef, playWorkDir, podmanContainerName, podName, volumeName } from "../plan/names.js";
 import { pathInVolume, SLURM_READY_FILE } from "../plan/volumes.js";
 import type { ConfigValues } from "../plan/validate.js";
 import { CommandError } from "../effects/exec.js";
@@ -34,13 +33,10 @@ import {
 } from "../effects/podman.js";
 import { playsSecrets } from "../plan/podmanQuirks.js";
 import { ROOTFUL_PODMAN_NOTES, SLURM_VERSION_LABEL, slurmNeedsSysAdmin, sysAdminReason } from "../plan/slurmCapabilities.js";
-import { checkDeployDir, inspectDeployDir } from "./check.js";
 import { consoleOutput, displayPath, ReportedFailure, type Output } from "./common.js";
-import { playWorkDir } from "./down.js";
 import { databaseStep, hubFilesDifference, recordPlayedImage, refreshHubFiles, upgradeHubDatabase } from "./hubPrepare.js";
 import { initCommand } from "./init.js";
-import { manifestCommand } from "./manifest.js";
-import { lookupResources, resourcesCommand, type ImagesAfter } from "./resources.js";
+import { resourcesCommand, startAhead, type ImagesAfter } from "./resources.js";
 import { watchZenithClient } from "./zenithClientWatch.js";
 
 export interface UpOptions {
@@ -63,7 +59,9 @@ const SLURM_PROBE_ROUND_S = 3;
 const SLURM_PROBE_RETRY_MS = 200;
 
 /** Where a browser reaches the proxy, from the published ports (none behind Zenith). */
-function proxyAddress(env: Environment, publish: readonly string[] | undefined) {
+async function proxyAddress(env: Environment, publish: readonly string[] | undefined) {
+  // Loaded by then (manifest needs it): not part of the code up loads first.
+  const { publishedProxyPort } = await import("../plan/manifest.js");
   const proxy = publishedProxyPort(env, publish);
   if (proxy === undefined) return undefined;
   const host = proxy.hostIP === "0.0.0.0" || proxy.hostIP === "::" ? "127.0.0.1" : proxy.hostIP;
@@ -75,28 +73,38 @@ function joinBase(baseUrl: string | undefined, path: string): string {
   return `${base}${path}`;
 }
 
+/** What `up` needs only once podman's lookup runs: it loads the YAML parser, so it is loaded after. */
+async function loadLater() {
+  const [check, manifest] = await Promise.all([import("./check.js"), import("./manifest.js")]);
+  return { checkDeployDir: check.checkDeployDir, inspectDeployDir: check.inspectDeployDir, manifestCommand: manifest.manifestCommand };
+}
+
 export async function upCommand(env: Environment, dir: string, opts: UpOptions, out: Output = consoleOutput): Promise<void> {
   const pod = podName(env.name);
-  // What podman holds is asked up front, side by side (each call costs a process start): its
-  // version (it decides how the manifest is played), what resources decides on and, where the
-  // play creates Secrets, the Secrets an earlier play left. Discarded when the pod turns out to
-  // be running.
-  const podNow = podInspect(pod);
-  const resources = lookupResources(env, { build: opts.build !== false });
+  // What podman holds is asked first, in as few processes as it can be (each start costs): the
+  // pod and what resources decides on (one `podman inspect`), its version (it decides how the
+  // manifest is played; mostly remembered) and, where the play creates Secrets, the Secrets an
+  // earlier play left (discarded when the pod turns out to be running). The build contexts are
+  // readied meanwhile (files and git processes).
+  const ahead = startAhead(env, { build: opts.build !== false });
+  const resources = ahead.lookup;
   const secrets = podmanVersionInfo().then((info) => (playsSecrets(info.quirks) ? secretLs() : undefined));
-  for (const p of [podNow, resources, secrets]) p.catch(() => undefined);
-  // The deploy directory is read meanwhile too, when there is one to read.
+  secrets.catch(() => undefined);
+  // Meanwhile the code that reads YAML loads (the parser is the largest part of up's code), and
+  // reads the deploy directory when there is one to read.
+  const later = loadLater();
   const configMapThere = existsSync(join(dir, DEPLOY_CONFIGMAP_FILE));
-  const inspected = configMapThere ? inspectDeployDir(env, dir) : undefined;
+  const inspected = configMapThere ? later.then((l) => l.inspectDeployDir(env, dir)) : undefined;
   inspected?.catch(() => undefined);
-  const existing = await podNow;
+  const { checkDeployDir, manifestCommand } = await later;
+  const existing = (await resources).pod;
   if (existing !== undefined && IN_PLACE_STATES.has(existing.state) && !configMapThere) {
     // Not init: a new ConfigMap (a new password) would replace the running pod's.
     throw new Error(`pod ${pod} is running, but ${displayPath(dir)} has no ${DEPLOY_CONFIGMAP_FILE}: is it the environment's deploy directory? Name the one it was brought up with`);
   }
   if (existing !== undefined && IN_PLACE_STATES.has(existing.state)) {
     const { applyInPlace } = await import("./upInPlace.js");
-    await applyInPlace(env, dir, opts, existing, { resources, inspected: inspected! }, out);
+    await applyInPlace(env, dir, opts, existing, { ahead, inspected: inspected! }, out);
     return;
   }
   if (!configMapThere) {
@@ -108,7 +116,7 @@ export async function upCommand(env: Environment, dir: string, opts: UpOptions, 
   // resources and manifest run (nothing else writes there); they are changed after.
   const hubFiles = resources.then((looked) => (looked.volumes.has(volumeName("jupyterhub_root", env.name)) ? hubFilesDifference(env, looked.volumes) : undefined));
   hubFiles.catch(() => undefined);
-  const images = await resourcesCommand(env, { build: opts.build !== false }, out, resources);
+  const images = await resourcesCommand(env, { build: opts.build !== false }, out, ahead);
   if (opts.build === false) requireImages(env, images);
   if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.warn(line);
   const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, images, out);
@@ -187,7 +195,7 @@ export async function awaitServing(env: Environment, dir: string, config: Config
   const pod = podName(env.name);
   const configMap = join(dir, DEPLOY_CONFIGMAP_FILE);
   const playedAt = since;
-  const address = proxyAddress(env, opts.publish);
+  const address = await proxyAddress(env, opts.publish);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const containers = containersOf(env).map((c) => podmanContainerName(env.name, c));
   // The Slurm container starts alongside the hub: probe it meanwhile, so a ready Slurm costs no

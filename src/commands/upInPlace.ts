@@ -13,7 +13,7 @@ import { mkdir } from "node:fs/promises";
 import { containerAction, containerChanges, createCommand, describeReasons, desiredContainers, samePorts, type ChangeReason, type ContainerAction, type DesiredContainer } from "../plan/containerSpec.js";
 import type { ContainerName, Environment } from "../plan/environments.js";
 import type { ManifestObject, Pod, PublishedPort } from "../plan/manifest.js";
-import { podmanContainerName, podName, volumeName } from "../plan/names.js";
+import { playWorkDir, podmanContainerName, podName, volumeName } from "../plan/names.js";
 import { HOST_PATH_QUIRKS } from "../plan/podmanQuirks.js";
 import { hubStatus } from "../effects/hubApi.js";
 import {
@@ -33,10 +33,9 @@ import {
 import { ROOTFUL_PODMAN_NOTES } from "../plan/slurmCapabilities.js";
 import { checkDeployDir, type CheckedDeployDir } from "./check.js";
 import { displayPath, type Output } from "./common.js";
-import { playWorkDir } from "./down.js";
 import { databaseStep, hubFilesDifference, upgradeHubDatabase } from "./hubPrepare.js";
 import { manifestCommand } from "./manifest.js";
-import { resourcesCommand, type ResourcesLookup } from "./resources.js";
+import { resourcesCommand, type StartedAhead } from "./resources.js";
 import { awaitServing, requireImages, slurmContainerNeedsSysAdmin, type UpOptions } from "./up.js";
 
 
@@ -86,13 +85,13 @@ export async function applyInPlace(
   dir: string,
   opts: UpOptions,
   existing: PodState,
-  ctx: { readonly resources: Promise<ResourcesLookup>; readonly inspected: Promise<CheckedDeployDir> },
+  ctx: { readonly ahead: StartedAhead; readonly inspected: Promise<CheckedDeployDir> },
   out: Output,
 ): Promise<void> {
   const pod = podName(env.name);
   out.say(`pod ${pod} is ${existing.state === "Running" ? "running" : `${existing.state.toLowerCase()} (a container is not running)`}: applying what changed to it, in place`);
   const checked = await checkDeployDir(env, dir, out, ctx.inspected);
-  const images = await resourcesCommand(env, { build: opts.build !== false }, out, ctx.resources);
+  const images = await resourcesCommand(env, { build: opts.build !== false }, out, ctx.ahead);
   if (opts.build === false) requireImages(env, images);
   if (localPodmanIsRootful()) for (const line of ROOTFUL_PODMAN_NOTES) out.progress(line);
   const slurmSysAdmin = await slurmContainerNeedsSysAdmin(env, images, out);

@@ -8,8 +8,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { parseAllDocuments } from "yaml";
-import { renderManifest, type ManifestObject } from "../plan/manifest.js";
+import type { ManifestObject } from "../plan/manifest.js";
 import { adaptManifest, needsAdaptation, parseVersion, quirksFor, type AdaptedManifest, type PodmanVersion, type Quirks } from "../plan/podmanQuirks.js";
 import { CommandError, findExecutable, run, runAllowFailure, type RunOptions } from "./exec.js";
 import { parseSlurmVersion } from "../plan/slurmCapabilities.js";
@@ -372,12 +371,17 @@ export async function podInspect(name: string): Promise<PodState | undefined> {
   if (r.exitCode !== 0) return undefined;
   const raw = JSON.parse(r.stdout) as unknown;
   // podman 4 prints an object, podman 5 an array of one.
-  const obj = (Array.isArray(raw) ? raw[0] : raw) as {
-    Name?: string;
-    State?: string;
-    Containers?: Array<{ Name?: string; State?: string }>;
-    InfraConfig?: { PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null };
-  };
+  return podStateOf((Array.isArray(raw) ? raw[0] : raw) as PodJson, name);
+}
+
+interface PodJson {
+  Name?: string;
+  State?: string;
+  Containers?: Array<{ Name?: string; State?: string }>;
+  InfraConfig?: { PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null };
+}
+
+function podStateOf(obj: PodJson, name: string): PodState {
   const ports = Object.entries(obj.InfraConfig?.PortBindings ?? {}).flatMap(([key, bindings]) =>
     (bindings ?? []).map((b) => ({
       hostIP: b.HostIp === undefined || b.HostIp === "" ? "0.0.0.0" : b.HostIp,
@@ -391,6 +395,84 @@ export async function podInspect(name: string): Promise<PodState | undefined> {
     containers: (obj.Containers ?? []).map((c) => ({ name: c.Name ?? "", state: c.State ?? "unknown" })),
     ports,
   };
+}
+
+/** A pod, images and volumes, by name, as `up` decides on them before it plays. */
+export interface ObjectsWanted {
+  readonly pod: string;
+  readonly images: readonly string[];
+  /** The image labels to read. */
+  readonly imageLabels: readonly string[];
+  readonly volumes: readonly string[];
+}
+
+export interface ObjectsFound {
+  readonly pod: PodState | undefined;
+  readonly images: Map<string, ImageFacts>;
+  /** The wanted volumes that exist, with their mount points. */
+  readonly volumes: Map<string, string>;
+}
+
+const NO_SUCH_OBJECT = /no such object: "([^"]*)"/;
+
+/**
+ * What `podman inspect` of any type (`podman inspect <pod> <images…> <volumes…>`) printed, read as
+ * the wanted objects; undefined where the output cannot be told apart for certain (another error
+ * than a missing object, a count that does not match, a name that found another kind of object:
+ * a container named like a volume, say), so that the caller asks each kind on its own. podman
+ * prints the objects it found in the order asked and names each missing one on stderr.
+ */
+export function readInspection(wanted: ObjectsWanted, printed: { readonly exitCode: number; readonly stdout: string; readonly stderr: string }): ObjectsFound | undefined {
+  const missing = new Set<string>();
+  for (const line of printed.stderr.split("\n")) {
+    const m = NO_SUCH_OBJECT.exec(line);
+    if (m !== null) missing.add(m[1]!);
+    else if (/error/i.test(line)) return undefined;
+  }
+  if ((printed.exitCode === 0) !== (missing.size === 0)) return undefined;
+  let objects: unknown;
+  try {
+    objects = printed.stdout.trim() === "" ? [] : JSON.parse(printed.stdout);
+  } catch {
+    return undefined;
+  }
+  const images = new Set(wanted.images);
+  const volumes = new Set(wanted.volumes);
+  const names = [wanted.pod, ...images, ...volumes];
+  const present = names.filter((n) => !missing.has(n));
+  if (!Array.isArray(objects) || objects.length !== present.length || [...missing].some((n) => !names.includes(n))) return undefined;
+  let pod: PodState | undefined;
+  const found = { images: new Map<string, ImageFacts>(), volumes: new Map<string, string>() };
+  for (const [i, name] of present.entries()) {
+    const o = objects[i] as Record<string, unknown>;
+    if (name === wanted.pod) {
+      if (typeof o["InfraContainerID"] !== "string" || o["Name"] !== name) return undefined;
+      pod = podStateOf(o as PodJson, name);
+    } else if (images.has(name)) {
+      if (typeof o["Id"] !== "string" || !Array.isArray(o["RepoTags"])) return undefined;
+      const labels = (o["Labels"] ?? {}) as Record<string, unknown>;
+      const values: Record<string, string> = {};
+      for (const l of wanted.imageLabels) if (typeof labels[l] === "string" && labels[l] !== "") values[l] = labels[l] as string;
+      found.images.set(name, { id: o["Id"], labels: values });
+    } else {
+      if (typeof o["Mountpoint"] !== "string" || o["Name"] !== name) return undefined;
+      found.volumes.set(name, o["Mountpoint"]);
+    }
+  }
+  return { pod, ...found };
+}
+
+/**
+ * The wanted pod, images and volumes from one podman process (each start costs 35–40 ms of a
+ * core, and `up` waits for these before it plays); from `pod inspect`, `image inspect` and
+ * `volume ls` side by side where that one's output cannot be read for certain.
+ */
+export async function inspectObjects(wanted: ObjectsWanted): Promise<ObjectsFound> {
+  const names = [wanted.pod, ...new Set(wanted.images), ...new Set(wanted.volumes)];
+  const together = readInspection(wanted, await podmanAllowFailure(["inspect", ...names]));
+  if (together !== undefined) return together;
+  const [pod, images, all] = await Promise.all([podInspect(wanted.pod), imagesFacts(wanted.images, wanted.imageLabels), volumeMountpoints()]);
+  return { pod, images, volumes: new Map([...all].filter(([name]) => wanted.volumes.includes(name))) };
 }
 
 export async function podRm(name: string): Promise<boolean> {
@@ -579,6 +661,7 @@ export interface PlayResult {
 
 /** The objects of a manifest file that brics-env wrote (combined.yaml: Secrets and a Pod). */
 async function readManifestObjects(file: string): Promise<ManifestObject[]> {
+  const { parseAllDocuments } = await import("yaml");
   return parseAllDocuments(await readFile(file, "utf8")).map((d) => d.toJS() as ManifestObject);
 }
 
@@ -606,6 +689,7 @@ export async function kubePlay(manifestFile: string, opts: PlayOptions): Promise
   let playedFile = manifestFile;
   if (adapted !== undefined) {
     playedFile = join(opts.workDir, "play.yaml");
+    const { renderManifest } = await import("../plan/manifest.js");
     await writeFile(playedFile, renderManifest(adapted.objects), { mode: 0o600 });
     notes.push(
       `podman ${info.version.raw}: playing ${playedFile}, a copy of ${manifestFile} adapted to this podman ` +

@@ -16,13 +16,12 @@ import {
   DEPLOY_CONFIGMAP_NAME,
   imageRef,
   podHostname,
-  podmanContainerName,
   podName,
   secretName,
   volumeName,
   type SecretKind,
 } from "./names.js";
-import { volumeKindsOf, volumesOf } from "./volumes.js";
+import { volumesOf } from "./volumes.js";
 import { ZENITH_CLIENT_ARGS, ZENITH_CLIENT_CONFIG_PATH, ZENITH_CLIENT_KEY_PATH, zenithClientEnv } from "./zenithClientConfig.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -438,32 +437,4 @@ export function containerSpecHash(pod: Pod, secrets: readonly Secret[], containe
 /** Multi-document YAML, one object per document; the same objects always give the same bytes. */
 export function renderManifest(objects: readonly ManifestObject[]): string {
   return objects.map((o) => stringify(o, { lineWidth: 0, minContentWidth: 0 })).join("---\n");
-}
-
-// ---------------------------------------------------------------------------------------------
-// What podman holds for an environment once the manifest has been played.
-
-export interface PodmanObjects {
-  readonly pod: string;
-  /** Containers podman names `<pod>-<container>` (the pod's infra container goes with the pod). */
-  readonly containers: string[];
-  /** Named volumes: the data volumes, then the volumes podman creates for each Secret. */
-  readonly volumes: string[];
-  readonly secrets: string[];
-}
-
-function secretKindsOf(env: Environment): SecretKind[] {
-  const kinds: SecretKind[] = ["ssh-client-key", env.slurm === "pod" ? "ssh-host-key" : "ssh-known-hosts"];
-  if (env.ingress === "zenith") kinds.push("ssh-zenith-client-key", "zenith-client-config");
-  return kinds;
-}
-
-export function podmanObjectsOf(env: Environment): PodmanObjects {
-  const secrets = secretKindsOf(env).map((k) => secretName(k, env.name));
-  return {
-    pod: podName(env.name),
-    containers: containersOf(env).map((c) => podmanContainerName(env.name, c)),
-    volumes: [...volumeKindsOf(env).map((k) => volumeName(k, env.name)), ...secrets],
-    secrets,
-  };
 }

@@ -3,11 +3,17 @@
  * (users type them into `podman volume rm …` and friends), so they keep the environment
  * name verbatim, underscores included.
  */
+import { join } from "node:path";
 import type { ContainerName, EnvName, Stage } from "./environments.js";
 
 export const DEPLOY_CONFIGMAP_NAME = "deploy-config";
 export const DEPLOY_CONFIGMAP_FILE = "deploy-configmap.yaml";
 export const COMBINED_MANIFEST_FILE = "combined.yaml";
+
+/** Where kube play keeps its version-adapted copy of the manifest (old podman only). */
+export function playWorkDir(deployDir: string): string {
+  return join(deployDir, ".podman-play");
+}
 
 /** The most data Kubernetes accepts in one ConfigMap or Secret: 1 MiB. */
 export const MAX_OBJECT_BYTES = 1024 * 1024;

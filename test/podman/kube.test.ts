@@ -12,16 +12,20 @@ import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import {
   containerLogs,
+  imageId,
   kubeDown,
   kubePlay,
   podExists,
   podInspect,
   podman,
+  podmanAllowFailure,
   podmanInfo,
+  readInspection,
   secretLs,
   volumeCreate,
   volumeExists,
   volumeImport,
+  volumeMountpoints,
 } from "../../src/effects/podman.js";
 import { volumeTarStream } from "../../src/effects/volumeArchive.js";
 import { busyboxMissingReason, leftovers, makeBusyboxImage, removeImage, uniqueId } from "./helpers.js";
@@ -118,6 +122,18 @@ describe("kube play and down", { skip: busyboxMissingReason() }, () => {
     assert.match(logs, /MODE 600 \/srv\/ssh_key/);
     assert.match(logs, /MODE 600 \/keys\/ssh_key/);
     assert.equal((await podInspect(pod))?.state, "Running");
+  });
+
+  test("one podman inspect tells the pod, images and volumes apart as asking each kind does", async () => {
+    const wanted = { pod, images: [image, `${image}-missing`], imageLabels: ["org.brics-env.none"], volumes: [volume, `${volume}_missing`] };
+    for (const asked of [wanted, { ...wanted, pod: `${pod}-missing` }]) {
+      const printed = await podmanAllowFailure(["inspect", asked.pod, ...asked.images, ...asked.volumes]);
+      const found = readInspection(asked, printed);
+      assert.ok(found, `podman ${(await podmanInfo()).version.raw}'s output is read:\n${printed.stderr}`);
+      assert.deepEqual(found.pod, await podInspect(asked.pod));
+      assert.deepEqual([...found.images], [[image, { id: await imageId(image), labels: {} }]]);
+      assert.deepEqual([...found.volumes], [[volume, (await volumeMountpoints()).get(volume)]]);
+    }
   });
 
   test("replaying after down (no force) picks up changed Secret content and keeps the volume", async () => {

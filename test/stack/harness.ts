@@ -17,7 +17,7 @@ import { exists, namesMatching, podman } from "./podmanProbe.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
 import { BASES } from "../../src/plan/bootstrapBases.js";
 import { containersOf, getEnvironment, type EnvName } from "../../src/plan/environments.js";
-import { podmanObjectsOf } from "../../src/plan/manifest.js";
+import { podmanObjectsOf } from "../../src/plan/podmanObjects.js";
 import { podName, podmanContainerName } from "../../src/plan/names.js";
 
 export const ORIGIN = "http://127.0.0.1:8000";

@@ -11,13 +11,13 @@ import {
   hubApiPublishFromUrl,
   ManifestInputError,
   parsePublish,
-  podmanObjectsOf,
   renderManifest,
   type KeyMaterial,
   type Pod,
   type Secret,
 } from "../../src/plan/manifest.js";
 import { secretName } from "../../src/plan/names.js";
+import { podmanObjectsOf } from "../../src/plan/podmanObjects.js";
 import { repoRoot } from "../../src/paths.js";
 import { KEY_A, KEY_B, KEY_C } from "./fixtureKeys.js";
 import { ZENITH_CONFIG } from "./helpers.js";
