@@ -24,7 +24,7 @@ import {
   type DescribedPackages,
   type PackageSource,
 } from "../effects/pythonPackages.js";
-import { buildImage, ensureImage, imageId, imagesFacts, inspectObjects, slurmVersionOfImage, type ImageFacts, type PodState, volumeCreate, volumeImport, volumeMountpoints, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageId, imagesFacts, inspectObjects, slurmVersionOfImage, type ImageFacts, type PodState, volumeCreate, volumeImport, volumeRm } from "../effects/podman.js";
 import { SLURM_VERSION_LABEL } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, heldOutput, UsageError, variables, type HeldOutput, type Output } from "./common.js";

@@ -415,6 +415,11 @@ export interface ObjectsFound {
 
 const NO_SUCH_OBJECT = /no such object: "([^"]*)"/;
 
+/** The names one `podman inspect` is asked, in its order: the pod, then each image and volume once. */
+function namesAsked(wanted: ObjectsWanted): string[] {
+  return [wanted.pod, ...new Set(wanted.images), ...new Set(wanted.volumes)];
+}
+
 /**
  * What `podman inspect` of any type (`podman inspect <pod> <images…> <volumes…>`) printed, read as
  * the wanted objects; undefined where the output cannot be told apart for certain (another error
@@ -437,8 +442,7 @@ export function readInspection(wanted: ObjectsWanted, printed: { readonly exitCo
     return undefined;
   }
   const images = new Set(wanted.images);
-  const volumes = new Set(wanted.volumes);
-  const names = [wanted.pod, ...images, ...volumes];
+  const names = namesAsked(wanted);
   const present = names.filter((n) => !missing.has(n));
   if (!Array.isArray(objects) || objects.length !== present.length || [...missing].some((n) => !names.includes(n))) return undefined;
   let pod: PodState | undefined;
@@ -468,8 +472,7 @@ export function readInspection(wanted: ObjectsWanted, printed: { readonly exitCo
  * `volume ls` side by side where that one's output cannot be read for certain.
  */
 export async function inspectObjects(wanted: ObjectsWanted): Promise<ObjectsFound> {
-  const names = [wanted.pod, ...new Set(wanted.images), ...new Set(wanted.volumes)];
-  const together = readInspection(wanted, await podmanAllowFailure(["inspect", ...names]));
+  const together = readInspection(wanted, await podmanAllowFailure(["inspect", ...namesAsked(wanted)]));
   if (together !== undefined) return together;
   const [pod, images, all] = await Promise.all([podInspect(wanted.pod), imagesFacts(wanted.images, wanted.imageLabels), volumeMountpoints()]);
   return { pod, images, volumes: new Map([...all].filter(([name]) => wanted.volumes.includes(name))) };

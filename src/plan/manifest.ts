@@ -18,7 +18,6 @@ import {
   podHostname,
   podName,
   secretName,
-  volumeName,
   type SecretKind,
 } from "./names.js";
 import { volumesOf } from "./volumes.js";

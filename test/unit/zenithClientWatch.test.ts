@@ -18,6 +18,18 @@ function states(...seq: Array<ContainerHealth | undefined>) {
 
 const running = (restarts = 0): ContainerHealth => ({ name: "c", status: "running", restarts });
 
+/**
+ * Watches through a long window a client whose inspections give `seq`, its log `log`; what was
+ * said, the answer, and that it returned well before the window's end.
+ */
+async function watchUntilRestart(seq: Array<ContainerHealth | undefined>, log: string) {
+  const out = recorder();
+  const started = Date.now();
+  const ok = await watchZenithClient("c", out, { since: started, windowMs: 60_000, intervalMs: 5, health: states(...seq), logs: async () => log });
+  assert.ok(Date.now() - started < 5000, "does not wait out the window once it has restarted");
+  return { ok, out };
+}
+
 describe("watching the Zenith client after up", () => {
   it("is content when the client runs without restarting through the window", async () => {
     const out = recorder();
@@ -28,34 +40,16 @@ describe("watching the Zenith client after up", () => {
   });
 
   it("warns, with the client's log, as soon as it restarts", async () => {
-    const out = recorder();
-    const started = Date.now();
-    const ok = await watchZenithClient("c", out, {
-      since: started,
-      windowMs: 60_000,
-      intervalMs: 5,
-      health: states(running(), running(2)),
-      logs: async () => "zenith@10.0.0.9: Permission denied (publickey).\n",
-    });
+    const { ok, out } = await watchUntilRestart([running(), running(2)], "zenith@10.0.0.9: Permission denied (publickey).\n");
     assert.equal(ok, false);
-    assert.ok(Date.now() - started < 5000, "does not wait out the window once it has restarted");
     assert.match(out.warned[0]!, /c keeps restarting \(2 restarts in \d+ s\): the Zenith tunnel is not up/);
     assert.match(out.warned[0]!, /serverAddress and serverPort/);
     assert.match(out.warned[1]!, /Permission denied/);
   });
 
   it("reports a client seen stopped before podman restarted it as restarting", async () => {
-    const out = recorder();
-    const started = Date.now();
-    const ok = await watchZenithClient("c", out, {
-      since: started,
-      windowMs: 60_000,
-      intervalMs: 5,
-      health: states({ name: "c", status: "stopped", restarts: 0 }, running(1)),
-      logs: async () => "[ERROR] No port received from server\n",
-    });
+    const { ok, out } = await watchUntilRestart([{ name: "c", status: "stopped", restarts: 0 }, running(1)], "[ERROR] No port received from server\n");
     assert.equal(ok, false);
-    assert.ok(Date.now() - started < 5000, "does not wait out the window once it has restarted");
     assert.match(out.warned[0]!, /c keeps restarting \(1 restart in \d+ s\): the Zenith tunnel is not up/);
   });
 
