@@ -3,14 +3,13 @@
  * into each build context as `_build_helpers/`, as `_build_data/` is: a build context cannot
  * reach outside itself. The Containerfiles copy them to /usr/local/lib/brics-build/.
  */
-import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { syncTree } from "./syncTree.js";
 
 export const BUILD_HELPERS_DIR = "build_helpers";
 export const STAGED_BUILD_HELPERS_DIR = "_build_helpers";
 
 export async function stageBuildHelpers(root: string, contextDir: string): Promise<void> {
   const dest = join(contextDir, STAGED_BUILD_HELPERS_DIR);
-  await rm(dest, { recursive: true, force: true });
-  await cp(join(root, BUILD_HELPERS_DIR), dest, { recursive: true, filter: (p) => !p.endsWith("__pycache__") });
+  syncTree(join(root, BUILD_HELPERS_DIR), dest, (p) => p.endsWith("__pycache__"));
 }

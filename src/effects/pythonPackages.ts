@@ -7,10 +7,11 @@
  * SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME> for its pip only and checks the installed versions
  * against them. So a build needs neither git nor the clone's history.
  */
-import { existsSync } from "node:fs";
-import { cp, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync, mkdirSync } from "node:fs";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { runAllowFailure } from "./exec.js";
+import { removeOthers, syncTree } from "./syncTree.js";
 import {
   normaliseName,
   SAFE_VERSION,
@@ -174,11 +175,11 @@ export async function describePythonPackages(source: string | undefined): Promis
  */
 export async function stagePythonPackages(source: string | undefined, dest: string, described?: DescribedPackages): Promise<PackageSource[]> {
   const { entries, sources } = described ?? (await describePythonPackages(source));
-  await rm(dest, { recursive: true, force: true });
-  await mkdir(dest, { recursive: true });
+  mkdirSync(dest, { recursive: true });
+  removeOthers(dest, new Set([...entries, `.${MANIFEST_FILE}`]));
   for (const entry of entries) {
     const from = join(source!, entry);
-    await cp(from, join(dest, entry), { recursive: true, filter: (p) => p !== join(from, ".git") });
+    syncTree(from, join(dest, entry), (p) => p === join(from, ".git"));
   }
   await writeFile(join(dest, `.${MANIFEST_FILE}`), manifestText(sources));
   return [...sources];

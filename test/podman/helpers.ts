@@ -7,7 +7,6 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "tar";
-import { repoRoot } from "../../src/paths.js";
 import { run } from "../../src/effects/exec.js";
 
 export const BUSYBOX = "/bin/busybox";

@@ -13,7 +13,7 @@ import {
   renderInitConfigMap,
   renderZenithClientConfigExample,
 } from "../../src/plan/initTemplate.js";
-import { hasErrors, validateDeployDir } from "../../src/plan/validate.js";
+import { validateDeployDir } from "../../src/plan/validate.js";
 import { repoRoot } from "../../src/paths.js";
 import { goodFilesFor } from "./helpers.js";
 

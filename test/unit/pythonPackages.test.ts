@@ -148,7 +148,9 @@ describe("staging packages for an image build", () => {
     writeFileSync(join(source, "batchspawner", "pyproject.toml"), `[project]\nname = "batchspawner"\nversion = "1.3.0"\n`);
     writeFileSync(join(source, "README"), "not a package\n");
     const dest = join(dir, "staged");
+    mkdirSync(join(dest, "oldpackage"), { recursive: true });
     const staged = await stagePythonPackages(source, dest);
+    assert.ok(!existsSync(join(dest, "oldpackage")), "what an earlier staging left is gone");
     assert.deepEqual(staged.map((s) => [s.entry, s.name, s.version]), [
       ["batchspawner", "batchspawner", "1.3.0"],
       ["slurmspawner_wrappers", "slurmspawner-wrappers", "0.2.1"],
