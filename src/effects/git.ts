@@ -61,9 +61,9 @@ export async function cloneUnlessPresent(req: CloneRequest): Promise<CloneOutcom
 export async function cloneIsAt(dir: string, ref: string): Promise<boolean> {
   const opts = { env: { GIT_TERMINAL_PROMPT: "0" } };
   const safe = ["-c", `safe.directory=${dir}`, "-C", dir];
-  const [head, want] = await Promise.all([
-    runAllowFailure("git", [...safe, "rev-parse", "HEAD"], opts),
-    runAllowFailure("git", [...safe, "rev-parse", "--verify", "--quiet", `${ref}^{commit}`], opts),
-  ]);
-  return head.exitCode === 0 && want.exitCode === 0 && head.stdout.trim() === want.stdout.trim();
+  // One process for both (each costs `up` a few milliseconds of its start); it fails when either
+  // is unknown. `--` makes both revisions, never paths.
+  const both = await runAllowFailure("git", [...safe, "rev-parse", "HEAD", `${ref}^{commit}`, "--"], opts);
+  const [head, want] = both.stdout.trim().split("\n");
+  return both.exitCode === 0 && head !== undefined && head === want;
 }

@@ -12,7 +12,7 @@ import { readDeployDir, writeFileAtomic, FileExistsError } from "../../src/effec
 import { findExecutable, run } from "../../src/effects/exec.js";
 import { getEnvironment } from "../../src/plan/environments.js";
 import { KEY_RSA_PEM } from "../unit/fixtureKeys.js";
-import { cloneUnlessPresent } from "../../src/effects/git.js";
+import { cloneIsAt, cloneUnlessPresent } from "../../src/effects/git.js";
 import { healthUrl, waitForHealth } from "../../src/effects/hubHealth.js";
 import { buildImage, ensureImage, imageExists } from "../../src/effects/podman.js";
 import { derivePublicKey, ensureKeyPair } from "../../src/effects/sshKeys.js";
@@ -132,6 +132,25 @@ describe("git clones", () => {
       /cannot clone .*\n[\s\S]*put a local clone there yourself[\s\S]*BRICS_ENV_X_GIT_URL/,
     );
     assert.equal(existsSync(join(dir, "x", "y")), false);
+  });
+
+  test("tells whether a clone is at a ref", async () => {
+    const repo = join(dir, "at-ref");
+    await mkdir(repo);
+    const git = (args: string[]) => run("git", ["-C", repo, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org" } });
+    await git(["init", "-q", "-b", "main"]);
+    await writeFile(join(repo, "README"), "one\n");
+    await git(["add", "README"]);
+    await git(["commit", "-qm", "one"]);
+    await git(["tag", "-a", "-m", "annotated", "v1.0.0"]);
+    await writeFile(join(repo, "README"), "two\n");
+    await git(["commit", "-qam", "two"]);
+    assert.equal(await cloneIsAt(repo, "main"), true);
+    assert.equal(await cloneIsAt(repo, "v1.0.0"), false, "HEAD is past the tag");
+    assert.equal(await cloneIsAt(repo, "no-such-ref"), false);
+    await git(["checkout", "-q", "--detach", "v1.0.0"]);
+    assert.equal(await cloneIsAt(repo, "v1.0.0"), true, "an annotated tag is compared by its commit");
+    assert.equal(await cloneIsAt(join(dir, "not-a-repo-" + Date.now()), "main"), false);
   });
 });
 
