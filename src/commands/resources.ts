@@ -24,7 +24,7 @@ import {
   type DescribedPackages,
   type PackageSource,
 } from "../effects/pythonPackages.js";
-import { buildImage, ensureImage, imageId, imagesFacts, inspectObjects, slurmVersionOfImage, type ImageFacts, type PodState, volumeCreate, volumeImport, volumeRm } from "../effects/podman.js";
+import { buildImage, ensureImage, imageId, imagesFacts, inspectObjects, removeReplacedImage, slurmVersionOfImage, type ImageFacts, type PodState, volumeCreate, volumeImport, volumeRm } from "../effects/podman.js";
 import { SLURM_VERSION_LABEL } from "../plan/slurmCapabilities.js";
 import { repoRoot } from "../paths.js";
 import { consoleOutput, displayPath, heldOutput, UsageError, variables, type HeldOutput, type Output } from "./common.js";
@@ -225,6 +225,25 @@ async function buildChanged(
 }
 
 /**
+ * The images the builds took their names from are removed when nothing uses them: every rebuild
+ * would leave one behind otherwise, taking disk and slowing podman's every image lookup as they
+ * pile up (its inspect took twice as long with 200 of them).
+ */
+async function removeReplaced(built: readonly string[], before: ReadonlyMap<string, ImageFacts>, after: ReadonlyMap<string, ImageFacts>, out: Output): Promise<void> {
+  await Promise.all(
+    built.map(async (tag) => {
+      const old = before.get(tag)?.id;
+      if (old === undefined || old === after.get(tag)?.id) return;
+      const what = `the image ${tag} replaced (${old.slice(0, 12)})`;
+      const fate = await removeReplacedImage(old);
+      if (fate === "removed") out.say(`removed ${what}: nothing used it`);
+      else if (fate === "in use") out.say(`kept ${what}: a container uses it ('podman image prune' removes it once none does)`);
+      else if (fate === "named") out.say(`kept ${what}: it has another name`);
+    }),
+  );
+}
+
+/**
  * The Slurm image records the Slurm version of its base (where Slurm comes from), so that `up`
  * grants CAP_SYS_ADMIN only where that Slurm needs it (plan/slurmCapabilities.ts).
  */
@@ -344,7 +363,10 @@ export async function resourcesCommand(env: Environment, opts: ResourcesOptions 
 
   const built = await buildChanged(root, toBuild, baseIds, labels, provenance, out);
   const images = new Map(before);
-  if (built.length > 0) for (const [ref, facts] of await imagesFacts(built, IMAGE_LABELS)) images.set(ref, facts);
+  if (built.length > 0) {
+    for (const [ref, facts] of await imagesFacts(built, IMAGE_LABELS)) images.set(ref, facts);
+    await removeReplaced(built, before, images, out);
+  }
 
   for (const [i, v] of volumes.entries()) {
     if (present[i]) {

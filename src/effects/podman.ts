@@ -189,6 +189,23 @@ export async function imageId(ref: string): Promise<string | undefined> {
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
+/** What became of an image a build replaced (removeReplacedImage). */
+export type ReplacedImage = "removed" | "named" | "in use" | "gone";
+
+/**
+ * Removes an image that a build took the name from, when it has no name left and no container
+ * uses it; anything else keeps it. Its name must be checked first: podman 4.3's `image rm` of an id
+ * also removes an image that still has a name. podman itself refuses an image a container uses.
+ */
+export async function removeReplacedImage(id: string): Promise<ReplacedImage> {
+  const names = await podmanAllowFailure(["image", "inspect", "--format", "{{len .RepoTags}}", id]);
+  if (names.exitCode !== 0) return "gone";
+  if (names.stdout.trim() !== "0") return "named";
+  const r = await podmanAllowFailure(["image", "rm", id]);
+  if (r.exitCode === 0) return "removed";
+  return /in use|used by/i.test(r.stderr) ? "in use" : "gone";
+}
+
 /** A label's value on an image, or undefined when the image or the label is not there. */
 export async function imageLabel(ref: string, label: string): Promise<string | undefined> {
   const r = await podmanAllowFailure(["image", "inspect", "--format", `{{index .Labels "${label}"}}`, ref]);

@@ -21,6 +21,7 @@ import { BASE_IMAGE_VARIABLE } from "../../src/plan/images.js";
 import { getEnvironment } from "../../src/plan/environments.js";
 import { imageRef, type ImageName } from "../../src/plan/names.js";
 import { volumesOf } from "../../src/plan/volumes.js";
+import { imageId } from "../../src/effects/podman.js";
 
 const DEV_ENV = getEnvironment("dev_dummyauth");
 const PROD_TAG_PREFIX = "localhost/brics-env-imagetest-";
@@ -76,7 +77,14 @@ const PRIVATE_KEY_SCAN = [
   "grep -rlIs -e '-----BEGIN [A-Z ]*PRIVATE KEY-----' /etc /root /home /srv /opt /var/lib /tmp 2>/dev/null | grep -v '/site-packages/' || true",
 ].join("; ");
 
+/** Untagged images: the builds here that fail or are replaced leave some, which slow podman's lookups as they pile up. */
+async function danglingImages(): Promise<string[]> {
+  return (await run("podman", ["images", "--quiet", "--no-trunc", "--filter", "dangling=true"])).split("\n").filter((l) => l !== "");
+}
+let danglingBefore = new Set<string>();
+
 before(async () => {
+  danglingBefore = new Set(await danglingImages());
   ws = await makeWorkspace();
   log(`workspace ${ws.dir}`);
   const t0 = Date.now();
@@ -89,17 +97,30 @@ after(async () => {
   for (const tag of prodTags) await execa("podman", ["rmi", "-f", tag], { reject: false });
   // `resources` also made the environment's volumes; nothing else of the environment exists.
   for (const v of volumesOf(DEV_ENV)) await execa("podman", ["volume", "rm", "-f", v.name], { reject: false });
+  for (const id of await danglingImages().catch(() => [])) if (!danglingBefore.has(id)) await execa("podman", ["rmi", id], { reject: false });
   ws?.remove();
 });
 
 test("stage-dev images build through brics-env resources", { timeout: 45 * 60_000 }, async () => {
   assert.ok(ws);
+  const devTags = (["brics_jupyterhub", "brics_slurm"] as const).map((image) => imageRef(image, "dev"));
+  const earlier = await Promise.all(devTags.map((tag) => imageId(tag)));
   const t0 = Date.now();
   const out = await brics(["resources", DEV_ENV.name]);
   log(`resources ${DEV_ENV.name}: ${Math.round((Date.now() - t0) / 1000)} s`);
   for (const line of out.split("\n").filter((l) => l.includes(" will be built from: "))) log(line);
-  for (const image of ["brics_jupyterhub", "brics_slurm"] as const) {
-    assert.match(out, new RegExp(`built ${imageRef(image, "dev").replaceAll("/", "\\/")}`), `${image} built`);
+  for (const [i, tag] of devTags.entries()) {
+    assert.match(out, new RegExp(`built ${tag.replaceAll("/", "\\/")}`), `${tag} built`);
+    // The image the build took the name from is gone, unless a container still uses it.
+    const old = earlier[i];
+    if (old === undefined || old === (await imageId(tag))) continue;
+    const users = await run("podman", ["ps", "--all", "--quiet", "--filter", `ancestor=${old}`]);
+    if (users.trim() === "") {
+      assert.ok(out.includes(`removed the image ${tag} replaced (${old.slice(0, 12)})`), out);
+      assert.equal(await imageId(old), undefined, `${tag}: the image it replaced is gone`);
+    } else {
+      assert.ok(out.includes(`kept the image ${tag} replaced (${old.slice(0, 12)}): a container uses it`), out);
+    }
   }
   // The dev clones are built at the ref the workspace named, with setuptools-scm's version of it.
   for (const repo of DEV_REPOS) {
