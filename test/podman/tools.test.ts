@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -196,6 +196,29 @@ describe("hub health", () => {
     }
     const refused = await waitForHealth(`http://127.0.0.1:${port}/hub/health`, { timeoutMs: 300, intervalMs: 50 });
     assert.equal(refused.ok, false);
+    assert.equal(refused.ok ? "" : refused.last, "ECONNREFUSED");
+  });
+
+  test("says what the last answer was: a status, or none in time", async () => {
+    const held: ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      if (req.url === "/silent") held.push(res);
+      else {
+        res.statusCode = 503;
+        res.end("starting");
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const unavailable = await waitForHealth(`http://127.0.0.1:${port}/hub/health`, { timeoutMs: 300, intervalMs: 50 });
+      assert.deepEqual(unavailable.ok ? undefined : unavailable.last, "HTTP 503");
+      const silent = await waitForHealth(`http://127.0.0.1:${port}/silent`, { timeoutMs: 1200, intervalMs: 50 });
+      assert.deepEqual(silent.ok ? undefined : silent.last, "TimeoutError");
+    } finally {
+      for (const res of held) res.end();
+      server.close();
+    }
   });
 });
 
