@@ -24,7 +24,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseDocument } from "yaml";
 import { BASES } from "../src/plan/bootstrapBases.js";
 import { findExecutable } from "../src/effects/exec.js";
-import { healthUrl } from "../src/effects/hubHealth.js";
+import { getStatus, healthUrl } from "../src/effects/hubHealth.js";
 import { getEnvironment } from "../src/plan/environments.js";
 import { podName } from "../src/plan/names.js";
 import { volumesOf } from "../src/plan/volumes.js";
@@ -142,7 +142,9 @@ async function podmanBlocker(): Promise<string | undefined> {
 async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
+    // The same request as up's (a lighter one than fetch), so neither side's polling slows the
+    // hub more than the other's.
+    const ok = await getStatus(url, 2000).then((status) => status === 200, () => false);
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
     await sleep(50);
