@@ -548,5 +548,7 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const code = await main(process.argv.slice(2));
-process.exitCode = code;
+// No top-level await: the bundle of this file is CommonJS (src/launcher.ts).
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

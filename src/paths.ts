@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,4 +31,9 @@ export function packageVersion(): string {
   } catch {
     return "0.0.0";
   }
+}
+
+/** Where brics-env keeps what it may forget: `$XDG_CACHE_HOME/brics-env` (default `~/.cache`). */
+export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env["XDG_CACHE_HOME"] || join(homedir(), ".cache"), "brics-env");
 }

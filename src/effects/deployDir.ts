@@ -2,6 +2,7 @@
 import { isUtf8 } from "node:buffer";
 import { constants, existsSync, type Stats } from "node:fs";
 import { chmod, link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { deployFilesFor } from "../plan/deployFiles.js";
@@ -252,7 +253,6 @@ async function lockHolder(file: string): Promise<{ text: string; pid: number; ho
  * then named in the error.
  */
 export async function withDeployLock<T>(dir: string, work: () => Promise<T>, onWait: (holder: string) => void = () => undefined): Promise<T> {
-  const { hostname } = await import("node:os");
   const file = join(dir, DEPLOY_LOCK_FILE);
   const mine = `${process.pid} ${hostname()}\n`;
   const deadline = Date.now() + LOCK_WAIT_MS;

@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import { createRequire } from "node:module";
 import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
 
@@ -99,8 +100,9 @@ function collect(stream: Readable, onLine: ((line: string) => void) | undefined)
 
 /** Runs a command and returns its output whatever the exit code; rejects only if it cannot start or is killed. */
 export async function runAllowFailure(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  // Loaded on first use: `check` and `manifest` usually start no process at all.
-  const { spawn } = await import("node:child_process");
+  // Loaded on first use: `check` and `manifest` usually start no process at all. Through require:
+  // the CLI runs as a CommonJS bundle compiled by src/launcher.ts, whose code cannot import().
+  const { spawn } = createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
   const command = [file, ...args];
   const stdinMode = opts.stdin !== undefined || opts.input !== undefined ? "pipe" : "ignore";
   return new Promise<RunResult>((resolve, reject) => {

@@ -11,6 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { userCacheDir } from "../paths.js";
 
 /** Environment variables that podman reads to decide whether it is a remote client, or where its settings are. */
 const SETTING_VARIABLES = ["CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINERS_CONF", "CONTAINERS_CONF_OVERRIDE"] as const;
@@ -54,7 +55,7 @@ export function versionCacheKey(binary: string, env: NodeJS.ProcessEnv = process
 }
 
 export function versionCacheFile(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env["XDG_CACHE_HOME"] || join(homedir(), ".cache"), "brics-env", "podman-version.json");
+  return join(userCacheDir(env), "podman-version.json");
 }
 
 /** The version a local podman reported under `key`, if it was remembered. */
