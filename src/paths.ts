@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 let cached: string | undefined;
@@ -33,7 +33,12 @@ export function packageVersion(): string {
   }
 }
 
-/** Where brics-env keeps what it may forget: `$XDG_CACHE_HOME/brics-env` (default `~/.cache`). */
+/**
+ * Where brics-env keeps what it may forget: `$XDG_CACHE_HOME/brics-env`, or `~/.cache/brics-env`
+ * when that is unset or relative (the XDG spec has a relative path ignored, not taken from the
+ * working directory).
+ */
 export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env["XDG_CACHE_HOME"] || join(homedir(), ".cache"), "brics-env");
+  const xdg = env["XDG_CACHE_HOME"];
+  return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), ".cache"), "brics-env");
 }

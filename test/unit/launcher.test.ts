@@ -106,6 +106,14 @@ describe("the brics-env launcher", () => {
     assert.match(stale.cache[1] ?? "", /^wrote /);
   });
 
+  it("takes ~/.cache when XDG_CACHE_HOME is relative, as the XDG spec says, not the working directory", () => {
+    const home = mkdtempSync(join(dir, "home-"));
+    const r = spawnSync(process.execPath, [cli, "list"], { cwd: home, env: { ...process.env, HOME: home, XDG_CACHE_HOME: "relative-cache" }, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(statSync(join(home, ".cache", "brics-env", "code-cache", "list.bin")).isFile());
+    assert.throws(() => statSync(join(home, "relative-cache")), { code: "ENOENT" });
+  });
+
   it("runs as well where no cache can be written, and says so only when tracing", () => {
     // A cache home under a regular file: unwritable even for root.
     const blocker = join(dir, "a-file");
