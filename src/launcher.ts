@@ -13,7 +13,7 @@
  * Node 20 has no code cache for ES modules, so the bundle is CommonJS and compiled here with
  * `vm.Script`, as Node's own CommonJS loader would, plus the cache.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,15 +60,20 @@ function readCache(file: string, stamp: string): Buffer | undefined {
 }
 
 function writeCache(file: string, stamp: string, data: Buffer): void {
+  // Runs of one command at once each write whole files; the last rename wins.
+  const temporary = `${file}.${process.pid}`;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    // Runs of one command at once each write whole files; the last rename wins.
-    const temporary = `${file}.${process.pid}`;
     writeFileSync(temporary, Buffer.concat([Buffer.from(stamp), data]), { mode: 0o600 });
     renameSync(temporary, file);
     trace(`wrote ${file} (${data.length} bytes)`);
   } catch (err) {
-    // A read-only home only costs the next run its compile.
+    // A read-only home or a full disk only costs the next run its compile.
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Nothing was written where nothing can be.
+    }
     trace(`could not write ${file}: ${(err as Error).message}`);
   }
 }

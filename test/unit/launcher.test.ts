@@ -5,7 +5,7 @@
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -126,5 +126,15 @@ describe("the brics-env launcher", () => {
     assert.equal(quiet.code, 0);
     assert.equal(quiet.stderr, "");
     assert.equal(quiet.stdout, traced.stdout);
+  });
+
+  it("leaves no half-written file when the cache cannot be put in place", () => {
+    const home = join(dir, "in-the-way");
+    // A directory where the cache file goes: the temporary file is written, the rename fails.
+    mkdirSync(join(cacheOf(home, "list"), "something"), { recursive: true });
+    const r = run(home, ["list"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.cache[1] ?? "", /^could not write <cache>\/brics-env\/code-cache\/list\.bin: /);
+    assert.deepEqual(readdirSync(join(home, "brics-env", "code-cache")), ["list.bin"]);
   });
 });
