@@ -28,6 +28,13 @@ export interface RunResult {
   readonly exitCode: number;
 }
 
+/**
+ * Node's modules that only some commands need are required on first use, not imported: the CLI
+ * runs as a CommonJS bundle compiled by src/launcher.ts, whose code cannot import(). Made once
+ * here rather than on every process start.
+ */
+const requireHere = createRequire(import.meta.url);
+
 const TAIL_LINES = 20;
 /**
  * BRICS_ENV_TRACE=1 prints each child process's start and end, in ms since this process started,
@@ -100,9 +107,8 @@ function collect(stream: Readable, onLine: ((line: string) => void) | undefined)
 
 /** Runs a command and returns its output whatever the exit code; rejects only if it cannot start or is killed. */
 export async function runAllowFailure(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  // Loaded on first use: `check` and `manifest` usually start no process at all. Through require:
-  // the CLI runs as a CommonJS bundle compiled by src/launcher.ts, whose code cannot import().
-  const { spawn } = createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
+  // Loaded on first use: `check` and `manifest` usually start no process at all.
+  const { spawn } = requireHere("node:child_process") as typeof import("node:child_process");
   const command = [file, ...args];
   const stdinMode = opts.stdin !== undefined || opts.input !== undefined ? "pipe" : "ignore";
   return new Promise<RunResult>((resolve, reject) => {
